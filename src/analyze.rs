@@ -1,0 +1,319 @@
+//! `emocam analyze` and `emocam models`: the headless analyzer.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use opencv::core::{Mat, Size, Vector};
+use opencv::prelude::*;
+use opencv::{imgcodecs, videoio};
+
+use crate::annotate::{annotate, FaceAnnotation};
+use crate::cli::{AnalyzeArgs, ModelArgs};
+use crate::face::{Framing, GrayFace};
+use crate::model::{discover, Classifier};
+use crate::pipeline::{FrameResult, Mode, Pipeline, PipelineConfig, PipelineEvent};
+use crate::records::{FaceRecord, RecordFormat, RecordWriter};
+use crate::scores::top;
+use crate::source::{self, SourceSpec};
+
+pub fn run(args: &AnalyzeArgs) -> Result<()> {
+    let model_path = args.model.resolve()?;
+    let mut writers = open_writers(args)?;
+    if let Some(dir) = &args.faces {
+        return classify_faces(dir, &model_path, &args.model, &mut writers);
+    }
+    let Some(source_text) = args.source.as_deref() else { bail!("give a SOURCE or --faces DIR") };
+    let spec: SourceSpec = source_text.parse().unwrap_or(SourceSpec::Demo);
+    let mut annotator = match &args.annotate {
+        Some(out) => Some(Annotator::create(out, &spec)?),
+        None => None,
+    };
+    let pipeline = Pipeline::start(PipelineConfig {
+        source: spec,
+        detector: args.detector.settings(),
+        framing: Framing::default(),
+        model: model_path,
+        classifier: args.model.classifier_options(),
+        smoothing_alpha: args.smooth,
+        mode: Mode::Offline,
+        keep_frames: annotator.is_some(),
+    })?;
+
+    let progress = progress_bar(pipeline.source_frame_count().or(args.max_frames));
+    let mut frames = 0u64;
+    let mut faces = 0u64;
+    loop {
+        let result = match pipeline.results().recv_timeout(Duration::from_millis(200)) {
+            Ok(result) => result,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        };
+        for writer in &mut writers {
+            writer.write_frame(&result)?;
+        }
+        if let Some(annotator) = &mut annotator {
+            annotator.write(&result)?;
+        }
+        frames += 1;
+        faces += result.faces.len() as u64;
+        progress.inc(1);
+        if args.max_frames.is_some_and(|max| frames >= max) {
+            break;
+        }
+    }
+    progress.finish_and_clear();
+    for event in pipeline.events().try_iter() {
+        match event {
+            PipelineEvent::SourceProblem(problem) => eprintln!("emocam: warning: {problem}"),
+            PipelineEvent::ModelFailed(problem) => bail!("{problem}"),
+            _ => {}
+        }
+    }
+    pipeline.stop();
+    for writer in &mut writers {
+        writer.flush()?;
+    }
+    if let Some(annotator) = annotator {
+        annotator.finish()?;
+    }
+    eprintln!("analyzed {frames} frames, {faces} faces");
+    Ok(())
+}
+
+fn open_writers(args: &AnalyzeArgs) -> Result<Vec<RecordWriter>> {
+    let mut writers = Vec::new();
+    if let Some(path) = &args.json {
+        writers.push(RecordWriter::create(path, RecordFormat::JsonLines)?);
+    }
+    if let Some(path) = &args.csv {
+        writers.push(RecordWriter::create(path, RecordFormat::Csv)?);
+    }
+    if writers.is_empty() && args.annotate.is_none() {
+        writers.push(RecordWriter::create(Path::new("-"), RecordFormat::JsonLines)?);
+    }
+    Ok(writers)
+}
+
+fn progress_bar(length: Option<u64>) -> ProgressBar {
+    let bar = match length {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::new_spinner(),
+    };
+    let style = ProgressStyle::with_template("{spinner} {pos}/{len} frames [{elapsed_precise}] {per_sec} ETA {eta}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+/// Annotated output: one image per input image (stills), or a video (everything else).
+enum Annotator {
+    Images { dir: PathBuf, single_file: Option<PathBuf> },
+    Video { path: PathBuf, writer: Option<videoio::VideoWriter>, fps: f64 },
+}
+
+const VIDEO_EXTENSIONS: &[&str] = &["mp4", "avi", "mkv", "mov"];
+
+impl Annotator {
+    fn create(out: &Path, spec: &SourceSpec) -> Result<Self> {
+        let is_video_path = out.extension().and_then(|e| e.to_str()).is_some_and(|e| VIDEO_EXTENSIONS.iter().any(|v| e.eq_ignore_ascii_case(v)));
+        let stills = matches!(spec, SourceSpec::Image(_) | SourceSpec::Folder(_));
+        if stills && !is_video_path {
+            if matches!(spec, SourceSpec::Image(_)) && source::is_image_path(out) {
+                check_writable_file(out)?;
+                return Ok(Annotator::Images { dir: PathBuf::new(), single_file: Some(out.to_path_buf()) });
+            }
+            std::fs::create_dir_all(out).with_context(|| format!("cannot create folder {}", out.display()))?;
+            check_writable_file(&out.join(".emocam-write-test"))?;
+            let _ = std::fs::remove_file(out.join(".emocam-write-test"));
+            return Ok(Annotator::Images { dir: out.to_path_buf(), single_file: None });
+        }
+        if !is_video_path {
+            bail!("--annotate {}: give a video file name ({}) for this source", out.display(), VIDEO_EXTENSIONS.join(", "));
+        }
+        check_writable_file(out)?;
+        let fps = source::open(spec, false).ok().and_then(|s| s.nominal_fps()).unwrap_or(crate::source::DEMO_FPS);
+        Ok(Annotator::Video { path: out.to_path_buf(), writer: None, fps })
+    }
+
+    fn write(&mut self, result: &FrameResult) -> Result<()> {
+        let Some(frame) = &result.frame else { return Ok(()) };
+        let mut image = frame.try_clone()?;
+        let faces: Vec<FaceAnnotation<'_>> = result
+            .faces
+            .iter()
+            .map(|f| FaceAnnotation { track_id: f.track_id, bbox: f.bbox, probabilities: &f.probabilities })
+            .collect();
+        annotate(&mut image, &faces, &result.model.labels)?;
+        match self {
+            Annotator::Images { dir, single_file } => {
+                let path = match single_file {
+                    Some(path) => path.clone(),
+                    None => {
+                        let stem = Path::new(&result.source_name).file_stem().map(|s| s.to_string_lossy().into_owned());
+                        dir.join(format!("{}.png", stem.unwrap_or_else(|| format!("frame{:06}", result.frame_index))))
+                    }
+                };
+                write_image(&path, &image)
+            }
+            Annotator::Video { path, writer, fps } => {
+                if writer.is_none() {
+                    *writer = Some(open_video_writer(path, *fps, result.frame_size)?);
+                }
+                if let Some(writer) = writer {
+                    writer.write(&image)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        if let Annotator::Video { writer: Some(mut writer), .. } = self {
+            writer.release()?;
+        }
+        Ok(())
+    }
+}
+
+fn check_writable_file(path: &Path) -> Result<()> {
+    std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Writes an image, with the path in the error.
+pub fn write_image(path: &Path, image: &Mat) -> Result<()> {
+    let ok = imgcodecs::imwrite(path, image, &Vector::new()).unwrap_or(false);
+    if !ok {
+        bail!("cannot write image {}", path.display());
+    }
+    Ok(())
+}
+
+fn open_video_writer(path: &Path, fps: f64, size: Size) -> Result<videoio::VideoWriter> {
+    let fourcc = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("avi")) {
+        videoio::VideoWriter::fourcc('M', 'J', 'P', 'G')?
+    } else {
+        videoio::VideoWriter::fourcc('m', 'p', '4', 'v')?
+    };
+    let writer = videoio::VideoWriter::new(path, fourcc, fps, size, true)?;
+    if !writer.is_opened()? {
+        bail!("cannot write video {}", path.display());
+    }
+    Ok(writer)
+}
+
+/// Faces per inference batch in `--faces` mode.
+const FACE_BATCH: usize = 64;
+
+/// `--faces DIR`: classifies cropped faces; with class subfolders, reports accuracy.
+fn classify_faces(dir: &Path, model_path: &Path, model_args: &ModelArgs, writers: &mut [RecordWriter]) -> Result<()> {
+    if !dir.is_dir() {
+        bail!("{} is not a folder", dir.display());
+    }
+    let mut classifier = Classifier::load(model_path, model_args.classifier_options())?;
+    let labels = classifier.info().labels.clone();
+    // (image, ground-truth label index) pairs: class subfolders, or the folder's own images.
+    let mut items: Vec<(PathBuf, Option<usize>)> = Vec::new();
+    let mut skipped_classes = Vec::new();
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    subdirs.sort();
+    for sub in &subdirs {
+        let name = sub.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+        match labels.iter().position(|l| l.eq_ignore_ascii_case(&name)) {
+            Some(truth) => items.extend(source::list_images(sub)?.into_iter().map(|p| (p, Some(truth)))),
+            None => skipped_classes.push(name),
+        }
+    }
+    items.extend(source::list_images(dir)?.into_iter().map(|p| (p, None)));
+    if items.is_empty() {
+        bail!("no face images in {} (or in subfolders named after the labels {:?})", dir.display(), labels);
+    }
+    if !skipped_classes.is_empty() {
+        eprintln!("note: skipping subfolders that are not labels of this model: {}", skipped_classes.join(", "));
+    }
+
+    let progress = progress_bar(Some(items.len() as u64));
+    let mut confusion = vec![vec![0u64; labels.len()]; labels.len()];
+    for (batch_index, batch) in items.chunks(FACE_BATCH).enumerate() {
+        let mut faces = Vec::with_capacity(batch.len());
+        for (path, _) in batch {
+            let image = source::read_image(path)?;
+            faces.push(GrayFace::from_image(&image)?);
+        }
+        let probabilities = classifier.classify(&faces)?;
+        for (i, ((path, truth), probs)) in batch.iter().zip(&probabilities).enumerate() {
+            let (best, confidence) = top(probs).unwrap_or((0, 0.0));
+            let record = FaceRecord {
+                source: &path.to_string_lossy(),
+                frame: (batch_index * FACE_BATCH + i) as u64,
+                time_ms: 0.0,
+                track_id: 0,
+                x: 0,
+                y: 0,
+                w: crate::face::FACE_SIDE_PX,
+                h: crate::face::FACE_SIDE_PX,
+                label: &labels[best],
+                confidence,
+                probabilities: probs,
+            };
+            for writer in writers.iter_mut() {
+                writer.write(&record, &labels)?;
+            }
+            if let Some(truth) = truth {
+                confusion[*truth][best] += 1;
+            }
+        }
+        progress.inc(batch.len() as u64);
+    }
+    progress.finish_and_clear();
+    for writer in writers.iter_mut() {
+        writer.flush()?;
+    }
+    let scored: u64 = confusion.iter().flatten().sum();
+    if scored > 0 {
+        let correct: u64 = (0..labels.len()).map(|i| confusion[i][i]).sum();
+        eprintln!("model {}: accuracy {:.2}% ({correct}/{scored})", classifier.info().display_name, 100.0 * correct as f64 / scored as f64);
+        for (i, label) in labels.iter().enumerate() {
+            let total: u64 = confusion[i].iter().sum();
+            if total > 0 {
+                eprintln!("  {label:>10}: recall {:.1}% of {total}", 100.0 * confusion[i][i] as f64 / total as f64);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `emocam models`.
+pub fn list_models(args: &ModelArgs) -> Result<()> {
+    let dir = args.models_dir();
+    let paths = discover(&dir).with_context(|| format!("cannot read models folder {}", dir.display()))?;
+    if paths.is_empty() {
+        bail!("no .onnx models in {}", dir.display());
+    }
+    let default = crate::cli::resolve_model(None, &dir).ok();
+    for path in paths {
+        let marker = if default.as_deref() == Some(path.as_path()) { " (default)" } else { "" };
+        match Classifier::load(&path, args.classifier_options()) {
+            Ok(classifier) => {
+                let info = classifier.info();
+                println!("{}{marker}", path.display());
+                println!("  {}", info.summary());
+                println!("  labels: {}", info.labels.join(", "));
+                let n = &info.normalization;
+                println!("  input: pixel*{:.6}, mean {:?}, std {:?}; output: {:?}", n.pixel_scale, n.mean, n.std, info.output_kind);
+                if let Some(arch) = &info.architecture {
+                    println!("  architecture: {arch}");
+                }
+            }
+            Err(crate::model::ModelError::Runtime(e)) => return Err(e.into()),
+            Err(error) => println!("{}{marker}\n  unusable: {error}", path.display()),
+        }
+    }
+    Ok(())
+}

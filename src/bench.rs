@@ -1,0 +1,143 @@
+//! `emocam bench`: throughput, per-stage timings, detection rate and memory of the pipeline.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+
+use crate::cli::BenchArgs;
+use crate::face::{Framing, GrayFace};
+use crate::model::Classifier;
+use crate::pipeline::{Mode, Pipeline, PipelineConfig, StageTimings};
+use crate::source::{self, SourceSpec};
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let model_path = args.model.resolve()?;
+    let spec: SourceSpec = args.source.parse().unwrap_or(SourceSpec::Demo);
+    let wanted = args.frames;
+    // A short clip is replayed so that long runs (memory checks) need no long file.
+    let source = source::Repeat::open(spec.clone(), wanted)?;
+    let config = PipelineConfig {
+        source: spec,
+        detector: args.detector.settings(),
+        framing: Framing::default(),
+        model: model_path.clone(),
+        classifier: args.model.classifier_options(),
+        smoothing_alpha: None,
+        mode: Mode::Offline,
+        keep_frames: false,
+    };
+    let rss_start_kib = rss_kib();
+    let started = Instant::now();
+    let pipeline = Pipeline::start_with_source(config, Box::new(source))?;
+    let model_name = pipeline.initial_model().display_name.clone();
+    let mut stats = Stats::default();
+    let mut rss_samples_kib = Vec::new();
+    loop {
+        let result = match pipeline.results().recv_timeout(Duration::from_millis(500)) {
+            Ok(result) => result,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        };
+        stats.add(&result.timings, result.faces.len());
+        if stats.frames % 1000 == 0 {
+            rss_samples_kib.extend(rss_kib());
+        }
+    }
+    let elapsed = started.elapsed();
+    pipeline.stop();
+    if stats.frames == 0 {
+        bail!("the source gave no frames");
+    }
+
+    println!("model: {model_name} ({})", model_path.display());
+    println!("source: {} ({} frames)", args.source, stats.frames);
+    println!("throughput: {:.1} frames/s over {:.2} s", stats.frames as f64 / elapsed.as_secs_f64(), elapsed.as_secs_f64());
+    println!(
+        "faces: {} in {} frames; frames with exactly one face {:.2}%, with none {:.2}%, most in a frame {}",
+        stats.faces,
+        stats.frames,
+        100.0 * stats.frames_with_one as f64 / stats.frames as f64,
+        100.0 * stats.frames_with_none as f64 / stats.frames as f64,
+        stats.max_faces,
+    );
+    println!("stage timings, ms per frame (mean / p50 / p95):");
+    for (name, values) in [("decode", &stats.decode), ("detect", &stats.detect), ("crop", &stats.crop), ("infer", &stats.infer)] {
+        let s = summarize(values);
+        println!("  {name:>7}: {:.3} / {:.3} / {:.3}", s.0, s.1, s.2);
+    }
+    if let Some(start) = rss_start_kib {
+        let samples: Vec<String> = rss_samples_kib.iter().map(|k| format!("{:.1}", *k as f64 / 1024.0)).collect();
+        println!("memory (RSS, MiB): start {:.1}; every 1000 frames: {}", start as f64 / 1024.0, samples.join(", "));
+    }
+
+    let mut classifier = Classifier::load(&model_path, args.model.classifier_options())?;
+    let face = GrayFace::from_pixels((0..48 * 48).map(|i| (i * 7 % 256) as u8).collect()).expect("48x48");
+    let mut latencies_ms = Vec::with_capacity(args.classify_runs as usize);
+    for _ in 0..args.classify_runs.max(1) {
+        let t = Instant::now();
+        classifier.classify(std::slice::from_ref(&face))?;
+        latencies_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let s = summarize(&latencies_ms);
+    println!("classify one face ({} runs), ms: mean {:.3} / p50 {:.3} / p95 {:.3}", latencies_ms.len(), s.0, s.1, s.2);
+    Ok(())
+}
+
+#[derive(Default)]
+struct Stats {
+    frames: u64,
+    faces: u64,
+    frames_with_one: u64,
+    frames_with_none: u64,
+    max_faces: usize,
+    decode: Vec<f64>,
+    detect: Vec<f64>,
+    crop: Vec<f64>,
+    infer: Vec<f64>,
+}
+
+impl Stats {
+    fn add(&mut self, t: &StageTimings, faces: usize) {
+        self.frames += 1;
+        self.faces += faces as u64;
+        self.frames_with_one += (faces == 1) as u64;
+        self.frames_with_none += (faces == 0) as u64;
+        self.max_faces = self.max_faces.max(faces);
+        self.decode.push(t.decode_ms);
+        self.detect.push(t.detect_ms);
+        self.crop.push(t.crop_ms);
+        self.infer.push(t.infer_ms);
+    }
+}
+
+/// Mean, median and 95th percentile.
+pub fn summarize(values: &[f64]) -> (f64, f64, f64) {
+    if values.is_empty() {
+        return (0.0, 0.0, 0.0);
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    (values.iter().sum::<f64>() / values.len() as f64, at(0.5), at(0.95))
+}
+
+/// Resident memory of this process in KiB (Linux), for the flat-memory check.
+pub fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_of_known_values() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        let (mean, p50, p95) = summarize(&values);
+        assert_eq!(mean, 50.5);
+        assert!((50.0..=51.0).contains(&p50));
+        assert!((95.0..=96.0).contains(&p95));
+        assert_eq!(summarize(&[]), (0.0, 0.0, 0.0));
+    }
+}

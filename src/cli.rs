@@ -1,0 +1,228 @@
+//! Command-line interface: argument definitions and dispatch to the commands.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::detect::DetectorSettings;
+use crate::model::ClassifierOptions;
+use crate::resources;
+use crate::source::SourceSpec;
+
+/// Real-time emotion recognition: finds faces with OpenCV Haar cascades and scores their
+/// emotions with ONNX CNNs trained on FER-2013.
+#[derive(Debug, Parser)]
+#[command(name = "emocam", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+/// Options of the desktop app (`emocam` without a command).
+#[derive(Debug, Args)]
+pub struct AppArgs {
+    /// Camera index, video file, image, folder of images, or `demo` [default: camera 0, else the demo]
+    #[arg(long, global = false)]
+    pub source: Option<String>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Folder for screenshots [default: $EMOCAM_SCREENSHOT_DIR, else <Pictures>/emocam]
+    #[arg(long, value_name = "DIR")]
+    pub screenshots: Option<PathBuf>,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Find faces in a source and write one record per face per frame (JSON Lines or CSV)
+    Analyze(AnalyzeArgs),
+    /// List the models found, with their input spec and labels
+    Models(ModelsArgs),
+    /// Measure throughput and per-stage timings of the whole pipeline
+    Bench(BenchArgs),
+    /// Write the built-in demo as a video file (a test clip with known faces)
+    DemoClip {
+        /// Output video (.avi: MJPG, .mp4: mp4v)
+        output: PathBuf,
+        /// Number of frames (the demo shows each photo for 150 frames)
+        #[arg(long, default_value_t = 300)]
+        frames: u64,
+    },
+    /// Measure how FER-2013 face crops relate to Haar boxes (sets the crop framing)
+    MeasureFraming {
+        /// Folder of face images, searched recursively (e.g. ../shared/fer2013/train)
+        dir: PathBuf,
+        /// Images to measure
+        #[arg(long, default_value_t = 3000)]
+        limit: usize,
+    },
+}
+
+/// Which model to use.
+#[derive(Debug, Args, Clone)]
+pub struct ModelArgs {
+    /// Model: an .onnx path or the name of a model in the models folder [default: the models folder's default]
+    #[arg(long, short = 'm')]
+    pub model: Option<String>,
+    /// Folder of models [default: models/ of the installation]
+    #[arg(long, value_name = "DIR", env = "EMOCAM_MODELS")]
+    pub models_dir: Option<PathBuf>,
+    /// ONNX Runtime threads per inference
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}
+
+impl ModelArgs {
+    pub fn models_dir(&self) -> PathBuf {
+        self.models_dir.clone().unwrap_or_else(resources::models_dir)
+    }
+
+    /// The model file to load.
+    pub fn resolve(&self) -> Result<PathBuf> {
+        resolve_model(self.model.as_deref(), &self.models_dir())
+    }
+
+    pub fn classifier_options(&self) -> ClassifierOptions {
+        ClassifierOptions { intra_threads: self.threads.max(1) }
+    }
+}
+
+/// File in the models folder naming the default model.
+pub const DEFAULT_MODEL_FILE: &str = "default.txt";
+
+/// Resolves a `--model` value: a path, a name in `models_dir`, or (none) the default.
+pub fn resolve_model(requested: Option<&str>, models_dir: &std::path::Path) -> Result<PathBuf> {
+    if let Some(name) = requested {
+        let as_path = PathBuf::from(name);
+        if as_path.exists() || name.contains('/') || name.ends_with(".onnx") {
+            return Ok(as_path);
+        }
+        let in_dir = models_dir.join(format!("{name}.onnx"));
+        if in_dir.is_file() {
+            return Ok(in_dir);
+        }
+        bail!("no model '{name}': not a file, and no {} ", in_dir.display());
+    }
+    let default_file = models_dir.join(DEFAULT_MODEL_FILE);
+    let name = std::fs::read_to_string(&default_file)
+        .with_context(|| format!("no default model: cannot read {} (pass --model)", default_file.display()))?;
+    Ok(models_dir.join(name.trim()))
+}
+
+/// Face detector options.
+#[derive(Debug, Args, Clone)]
+pub struct DetectorArgs {
+    /// Haar cascade: a name in haarcascades/ (frontalface_default, frontalface_alt2, ...) or a path
+    #[arg(long, default_value = "frontalface_default")]
+    pub cascade: String,
+    /// Scale step between detection passes (smaller finds more, slower)
+    #[arg(long, default_value_t = 1.1)]
+    pub scale_factor: f64,
+    /// Neighbouring hits needed per face (higher: fewer false faces)
+    #[arg(long, default_value_t = 5)]
+    pub min_neighbors: i32,
+    /// Smallest face, as a fraction of the frame's shorter side
+    #[arg(long, default_value_t = 0.1)]
+    pub min_face: f32,
+    /// Frames between full-frame scans (faces are tracked in between)
+    #[arg(long, default_value_t = 15)]
+    pub full_scan_every: u32,
+}
+
+impl DetectorArgs {
+    pub fn settings(&self) -> DetectorSettings {
+        DetectorSettings {
+            cascade: resources::cascade_path(&self.cascade),
+            scale_factor: self.scale_factor,
+            min_neighbors: self.min_neighbors,
+            min_face_fraction: self.min_face,
+            full_scan_interval_frames: self.full_scan_every,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Camera index, video file, image, folder of images, or `demo`
+    #[arg(required_unless_present = "faces")]
+    pub source: Option<String>,
+    /// Classify already-cropped face images in DIR (no detection); class subfolders named after
+    /// the model's labels are scored as ground truth
+    #[arg(long, value_name = "DIR", conflicts_with = "source")]
+    pub faces: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+    /// Write JSON Lines records to FILE (`-`: standard output) [default when no output is given]
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write CSV records to FILE (`-`: standard output)
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Write annotated output: a video file (.mp4/.avi) or a folder of images
+    #[arg(long, value_name = "OUT")]
+    pub annotate: Option<PathBuf>,
+    /// Smooth probabilities over time per face (EMA weight of the newest frame)
+    #[arg(long, value_name = "ALPHA", num_args = 0..=1, default_missing_value = "0.3")]
+    pub smooth: Option<f32>,
+    /// Stop after this many frames (cameras run until stopped otherwise)
+    #[arg(long)]
+    pub max_frames: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Source to measure (a clip: `emocam demo-clip clip.avi`)
+    pub source: String,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+    /// Frames to process; the source is replayed from the start when it is shorter
+    #[arg(long)]
+    pub frames: Option<u64>,
+    /// Single-face classification runs for the latency figure
+    #[arg(long, default_value_t = 2000)]
+    pub classify_runs: u32,
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> Result<()> {
+    let cli = Cli::parse();
+    crate::source::quiet_opencv_logging();
+    match cli.command {
+        Some(Command::Analyze(args)) => crate::analyze::run(&args),
+        Some(Command::Models(args)) => crate::analyze::list_models(&args.model),
+        Some(Command::Bench(args)) => crate::bench::run(&args),
+        Some(Command::DemoClip { output, frames }) => {
+            crate::source::write_demo_clip(&output, frames)?;
+            eprintln!("wrote {frames} frames to {}", output.display());
+            Ok(())
+        }
+        Some(Command::MeasureFraming { dir, limit }) => crate::measure::run(&dir, limit),
+        None => run_app(cli.app),
+    }
+}
+
+fn run_app(args: AppArgs) -> Result<()> {
+    let source: Option<SourceSpec> = args.source.as_deref().map(|s| s.parse().unwrap_or(SourceSpec::Demo));
+    crate::app::run(crate::app::AppOptions {
+        source,
+        model: args.model.resolve()?,
+        models_dir: args.model.models_dir(),
+        classifier: args.model.classifier_options(),
+        detector: args.detector.settings(),
+        screenshots: args.screenshots,
+    })
+}

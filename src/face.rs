@@ -1,0 +1,157 @@
+//! From a detected face box to the 48x48 grey crop that FER-2013 models expect.
+//!
+//! FER-2013 faces are framed looser than OpenCV's Haar boxes: the data set's crops include the
+//! forehead, the chin and a little background. [`Framing`] holds that measured relation
+//! (`emocam measure-framing` reproduces it), so the app's crops look like the training data.
+
+use opencv::core::{self, Mat, Rect, Size};
+use opencv::imgproc;
+use opencv::prelude::*;
+
+/// Side of the FER-2013 face images, in pixels.
+pub const FACE_SIDE_PX: i32 = 48;
+
+/// A square grey face crop, `FACE_SIDE_PX` pixels wide, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GrayFace {
+    pub pixels: Vec<u8>,
+}
+
+impl GrayFace {
+    /// Wraps 48x48 pixels; `None` when the length is not 48*48.
+    pub fn from_pixels(pixels: Vec<u8>) -> Option<Self> {
+        (pixels.len() == (FACE_SIDE_PX * FACE_SIDE_PX) as usize).then_some(Self { pixels })
+    }
+
+    /// Converts any grey or BGR image of a face (already cropped) to a 48x48 crop.
+    pub fn from_image(image: &Mat) -> opencv::Result<Self> {
+        let grey = to_grey(image)?;
+        let side = Size::new(FACE_SIDE_PX, FACE_SIDE_PX);
+        let mut face = Mat::default();
+        if grey.size()? == side {
+            face = grey;
+        } else {
+            imgproc::resize(&grey, &mut face, side, 0.0, 0.0, imgproc::INTER_AREA)?;
+        }
+        let pixels = face.try_clone()?.data_bytes()?.to_vec();
+        Ok(Self { pixels })
+    }
+}
+
+/// How a FER-2013 crop relates to a Haar face box.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Framing {
+    /// Side of the crop divided by the width of the Haar box.
+    pub scale: f32,
+    /// Shift of the crop's centre below the box centre, as a fraction of the box height.
+    pub shift_down: f32,
+}
+
+impl Default for Framing {
+    /// Measured on FER-2013 Training with `frontalface_default` (see the module docs).
+    fn default() -> Self {
+        Self { scale: FRAMING_SCALE, shift_down: FRAMING_SHIFT_DOWN }
+    }
+}
+
+/// Measured with `emocam measure-framing ../shared/fer2013/train --limit 3000`: the default
+/// cascade found one face in 1923 of 3000 upscaled images; median crop side / box width 1.185,
+/// median centre shift 0.009 box heights (README, "Face framing").
+pub const FRAMING_SCALE: f32 = 1.19;
+pub const FRAMING_SHIFT_DOWN: f32 = 0.01;
+
+impl Framing {
+    /// The square crop around `face`; it may reach outside the frame.
+    pub fn crop_rect(&self, face: Rect) -> Rect {
+        let side = (face.width.max(face.height) as f32 * self.scale).round().max(1.0) as i32;
+        let cx = face.x as f32 + face.width as f32 / 2.0;
+        let cy = face.y as f32 + face.height as f32 / 2.0 + self.shift_down * face.height as f32;
+        Rect::new((cx - side as f32 / 2.0).round() as i32, (cy - side as f32 / 2.0).round() as i32, side, side)
+    }
+
+    /// Cuts the crop for `face` out of a grey frame, replicating the border where the crop leaves
+    /// the frame, and scales it to 48x48 with area averaging (as FER-2013 was made).
+    pub fn extract(&self, grey_frame: &Mat, face: Rect) -> opencv::Result<GrayFace> {
+        let crop = self.crop_rect(face);
+        let frame = Rect::new(0, 0, grey_frame.cols(), grey_frame.rows());
+        let inside = crop & frame;
+        if inside.width <= 0 || inside.height <= 0 {
+            return Err(opencv::Error::new(core::StsBadArg, format!("face box {face:?} is outside the frame")));
+        }
+        let visible = Mat::roi(grey_frame, inside)?;
+        let mut padded = Mat::default();
+        core::copy_make_border(
+            &visible,
+            &mut padded,
+            inside.y - crop.y,
+            (crop.y + crop.height) - (inside.y + inside.height),
+            inside.x - crop.x,
+            (crop.x + crop.width) - (inside.x + inside.width),
+            core::BORDER_REPLICATE,
+            core::Scalar::default(),
+        )?;
+        GrayFace::from_image(&padded)
+    }
+}
+
+/// A single-channel copy of a grey, BGR or BGRA image.
+pub fn to_grey(image: &Mat) -> opencv::Result<Mat> {
+    let code = match image.channels() {
+        1 => return image.try_clone(),
+        3 => imgproc::COLOR_BGR2GRAY,
+        4 => imgproc::COLOR_BGRA2GRAY,
+        n => return Err(opencv::Error::new(core::StsBadArg, format!("unsupported image with {n} channels"))),
+    };
+    let mut grey = Mat::default();
+    imgproc::cvt_color(image, &mut grey, code, 0)?;
+    Ok(grey)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opencv::core::{Scalar, CV_8UC1};
+
+    #[test]
+    fn crop_is_square_centred_and_scaled() {
+        let framing = Framing { scale: 1.5, shift_down: 0.0 };
+        let crop = framing.crop_rect(Rect::new(100, 100, 80, 80));
+        assert_eq!(crop, Rect::new(80, 80, 120, 120));
+    }
+
+    #[test]
+    fn crop_shifts_down_by_a_fraction_of_the_height() {
+        let framing = Framing { scale: 1.0, shift_down: 0.1 };
+        assert_eq!(framing.crop_rect(Rect::new(0, 0, 100, 100)), Rect::new(0, 10, 100, 100));
+    }
+
+    #[test]
+    fn crop_of_a_non_square_box_uses_the_longer_side() {
+        let framing = Framing { scale: 1.0, shift_down: 0.0 };
+        assert_eq!(framing.crop_rect(Rect::new(10, 0, 40, 60)), Rect::new(0, 0, 60, 60));
+    }
+
+    #[test]
+    fn extract_gives_48x48_even_at_the_frame_edge() -> opencv::Result<()> {
+        let frame = Mat::new_rows_cols_with_default(100, 100, CV_8UC1, Scalar::all(200.0))?;
+        let framing = Framing { scale: 2.0, shift_down: 0.0 };
+        let face = framing.extract(&frame, Rect::new(0, 0, 50, 50))?;
+        assert_eq!(face.pixels.len(), 48 * 48);
+        // Replicated border: the padding has the frame's value, not black.
+        assert!(face.pixels.iter().all(|&p| p == 200));
+        Ok(())
+    }
+
+    #[test]
+    fn extract_rejects_a_box_outside_the_frame() -> opencv::Result<()> {
+        let frame = Mat::new_rows_cols_with_default(50, 50, CV_8UC1, Scalar::all(0.0))?;
+        assert!(Framing::default().extract(&frame, Rect::new(500, 500, 20, 20)).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn from_pixels_checks_the_size() {
+        assert!(GrayFace::from_pixels(vec![0; 48 * 48]).is_some());
+        assert!(GrayFace::from_pixels(vec![0; 47 * 48]).is_none());
+    }
+}

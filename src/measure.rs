@@ -1,0 +1,74 @@
+//! `emocam measure-framing`: how FER-2013 crops relate to Haar boxes.
+//!
+//! Runs the default cascade on FER-2013 faces (upscaled, since 48 px is near the cascade's
+//! 24 px limit) and reports the median crop side over box width and the vertical offset of the
+//! crop centre: the [`crate::face::Framing`] that makes live crops look like training data.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use opencv::core::{Rect, Size, Vector};
+use opencv::imgproc;
+use opencv::prelude::*;
+
+use crate::detect::load_cascade;
+use crate::face::to_grey;
+use crate::source::{is_image_path, read_image};
+
+/// FER faces are upscaled to this side before detection.
+const UPSCALED_SIDE_PX: i32 = 192;
+
+pub fn run(dir: &Path, limit: usize) -> Result<()> {
+    let mut files = Vec::new();
+    collect_images(dir, &mut files)?;
+    files.sort();
+    if files.is_empty() {
+        bail!("no images under {}", dir.display());
+    }
+    // Spread the sample over all classes instead of taking the first folder.
+    let step = (files.len() / limit.max(1)).max(1);
+    let mut cascade = load_cascade(&crate::resources::cascade_path("frontalface_default"))?;
+    let (mut scales, mut shifts) = (Vec::new(), Vec::new());
+    let mut measured = 0;
+    for path in files.iter().step_by(step).take(limit) {
+        measured += 1;
+        let grey = to_grey(&read_image(path)?)?;
+        let mut big = opencv::core::Mat::default();
+        imgproc::resize(&grey, &mut big, Size::new(UPSCALED_SIDE_PX, UPSCALED_SIDE_PX), 0.0, 0.0, imgproc::INTER_CUBIC)?;
+        let mut equalized = opencv::core::Mat::default();
+        imgproc::equalize_hist(&big, &mut equalized)?;
+        let mut found = Vector::<Rect>::new();
+        cascade.detect_multi_scale(&equalized, &mut found, 1.05, 5, 0, Size::new(UPSCALED_SIDE_PX / 3, UPSCALED_SIDE_PX / 3), Size::default())?;
+        if found.len() != 1 {
+            continue;
+        }
+        let face = found.get(0)?;
+        scales.push(UPSCALED_SIDE_PX as f64 / face.width as f64);
+        let centre_y = face.y as f64 + face.height as f64 / 2.0;
+        shifts.push((UPSCALED_SIDE_PX as f64 / 2.0 - centre_y) / face.height as f64);
+    }
+    if scales.is_empty() {
+        bail!("no face found in {measured} images");
+    }
+    println!("faces found in {} of {measured} images", scales.len());
+    println!("crop side / Haar box width: median {:.3}", median(&mut scales));
+    println!("crop centre below box centre, in box heights: median {:.3}", median(&mut shifts));
+    Ok(())
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn collect_images(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_images(&path, out)?;
+        } else if is_image_path(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}

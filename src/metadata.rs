@@ -1,0 +1,153 @@
+//! What a model says about itself: labels, input layout, normalisation, display name.
+//!
+//! The same keys come from the ONNX file's `metadata_props` (values are strings; JSON values
+//! such as `["angry","happy"]` or `0.5` are parsed) or from a sidecar `<model>.json` next to the
+//! file, whose values override the embedded ones. The README lists every key.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+/// Metadata keys understood by emocam.
+pub mod keys {
+    pub const LABELS: &str = "labels";
+    pub const DISPLAY_NAME: &str = "display_name";
+    pub const LAYOUT: &str = "layout";
+    pub const PIXEL_SCALE: &str = "pixel_scale";
+    pub const MEAN: &str = "mean";
+    pub const STD: &str = "std";
+    pub const OUTPUT: &str = "output";
+    pub const INPUT_SIZE: &str = "input_size";
+    pub const ARCHITECTURE: &str = "architecture";
+    pub const DATASET: &str = "dataset";
+    pub const PUBLICTEST_ACCURACY: &str = "publictest_accuracy";
+}
+
+/// Key/value metadata of one model, embedded and sidecar merged.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Metadata {
+    values: Map<String, Value>,
+}
+
+impl Metadata {
+    /// From ONNX `metadata_props`: each string value is parsed as JSON when it is JSON.
+    pub fn from_strings<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Self {
+        let values = pairs
+            .into_iter()
+            .map(|(key, text)| {
+                let value = serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text));
+                (key, value)
+            })
+            .collect();
+        Self { values }
+    }
+
+    /// Parses a sidecar JSON object.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(values)) => Ok(Self { values }),
+            Ok(_) => Err("expected a JSON object of metadata keys".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// `other`'s keys win over ours.
+    pub fn merged_with(mut self, other: Metadata) -> Self {
+        self.values.extend(other.values);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    pub fn text(&self, key: &str) -> Option<String> {
+        match self.values.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    }
+
+    pub fn number(&self, key: &str) -> Result<Option<f32>, String> {
+        match self.values.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64().map(|v| v as f32)),
+            Some(Value::String(s)) => s.trim().parse::<f32>().map(Some).map_err(|_| format!("'{key}' is not a number: {s:?}")),
+            Some(other) => Err(format!("'{key}' is not a number: {other}")),
+        }
+    }
+
+    /// A number or a list of numbers (per-channel mean/std).
+    pub fn numbers(&self, key: &str) -> Result<Option<Vec<f32>>, String> {
+        match self.values.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_f64().map(|f| f as f32).ok_or_else(|| format!("'{key}' holds a non-number: {v}")))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => self.number(key).map(|n| n.map(|v| vec![v])),
+        }
+    }
+
+    /// A JSON list of strings, or a comma-separated string.
+    pub fn strings(&self, key: &str) -> Result<Option<Vec<String>>, String> {
+        match self.values.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| format!("'{key}' holds a non-string: {v}")))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(Value::String(s)) => Ok(Some(s.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect())),
+            Some(other) => Err(format!("'{key}' is not a list of names: {other}")),
+        }
+    }
+}
+
+/// `<model>.json` beside `<model>.onnx`.
+pub fn sidecar_path(model: &Path) -> PathBuf {
+    model.with_extension("json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_json_valued_strings() {
+        let meta = Metadata::from_strings([
+            ("labels".to_string(), r#"["angry","happy"]"#.to_string()),
+            ("mean".to_string(), "0.5".to_string()),
+            ("display_name".to_string(), "EmoNet".to_string()),
+        ]);
+        assert_eq!(meta.strings("labels").unwrap(), Some(vec!["angry".to_string(), "happy".to_string()]));
+        assert_eq!(meta.numbers("mean").unwrap(), Some(vec![0.5]));
+        assert_eq!(meta.text("display_name").as_deref(), Some("EmoNet"));
+    }
+
+    #[test]
+    fn comma_separated_labels() {
+        let meta = Metadata::from_strings([("labels".to_string(), "angry, fear ,happy".to_string())]);
+        assert_eq!(meta.strings("labels").unwrap().unwrap(), vec!["angry", "fear", "happy"]);
+    }
+
+    #[test]
+    fn sidecar_overrides_embedded_values() {
+        let embedded = Metadata::from_strings([("layout".to_string(), "NCHW".to_string())]);
+        let sidecar = Metadata::from_json(r#"{"layout": "NHWC", "std": [0.2, 0.3, 0.4]}"#).unwrap();
+        let merged = embedded.merged_with(sidecar);
+        assert_eq!(merged.text("layout").as_deref(), Some("NHWC"));
+        assert_eq!(merged.numbers("std").unwrap(), Some(vec![0.2, 0.3, 0.4]));
+    }
+
+    #[test]
+    fn bad_values_are_errors_not_defaults() {
+        let meta = Metadata::from_json(r#"{"mean": "zero", "labels": [1, 2]}"#).unwrap();
+        assert!(meta.number("mean").is_err());
+        assert!(meta.strings("labels").is_err());
+        assert!(Metadata::from_json("[1,2]").is_err());
+        assert!(Metadata::from_json("{oops").is_err());
+    }
+}

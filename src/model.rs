@@ -1,0 +1,332 @@
+//! Loading ONNX emotion classifiers and running batches of faces through them.
+//!
+//! Any ONNX image classifier with one float image input works: the layout, channels and size
+//! are read from the graph, labels and normalisation from the model's metadata or sidecar
+//! ([`crate::metadata`]). Whether the output is logits or probabilities comes from the metadata,
+//! or is detected on a warm-up run.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+
+use crate::face::{GrayFace, FACE_SIDE_PX};
+use crate::metadata::{keys, sidecar_path, Metadata};
+use crate::preprocess::{fill_batch, InputSpec, Layout, Normalization};
+use crate::runtime::{self, RuntimeError};
+use crate::scores::{to_probabilities, OutputKind};
+
+/// Why a model can't be used. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model file {0} not found")]
+    NotFound(PathBuf),
+    #[error("{path}: not a loadable ONNX model: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("{path}: {reason}")]
+    Unsupported { path: PathBuf, reason: String },
+    #[error("{path}: bad metadata: {reason}")]
+    Metadata { path: PathBuf, reason: String },
+    #[error("{path}: inference failed: {reason}")]
+    Inference { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// Everything the app needs to know about a loaded model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelInfo {
+    pub path: PathBuf,
+    pub display_name: String,
+    pub labels: Vec<String>,
+    pub input: InputSpec,
+    pub normalization: Normalization,
+    pub output_kind: OutputKind,
+    pub architecture: Option<String>,
+    pub dataset: Option<String>,
+    /// Accuracy on FER-2013 PublicTest as recorded by `training/`, 0..1.
+    pub publictest_accuracy: Option<f32>,
+}
+
+impl ModelInfo {
+    /// One line for menus and `emocam models`.
+    pub fn summary(&self) -> String {
+        let accuracy = self.publictest_accuracy.map(|a| format!(", PublicTest {:.1}%", a * 100.0)).unwrap_or_default();
+        format!(
+            "{} ({}x{}x{} {}{accuracy})",
+            self.display_name, self.input.channels, self.input.height, self.input.width, self.input.layout
+        )
+    }
+}
+
+/// Works out a model's input spec from its input tensor shape and metadata.
+///
+/// `shape` uses -1 for dynamic dimensions, as ONNX Runtime reports them.
+pub fn input_spec_from_shape(shape: &[i64], meta: &Metadata) -> Result<InputSpec, String> {
+    if shape.len() != 4 {
+        return Err(format!("input has shape {shape:?}; expected an image tensor [N,C,H,W] or [N,H,W,C]"));
+    }
+    let is_channels = |d: i64| d == 1 || d == 3;
+    let layout = match meta.text(keys::LAYOUT) {
+        Some(text) => Layout::parse(&text).ok_or_else(|| format!("'layout' must be NCHW or NHWC, got {text:?}"))?,
+        None if is_channels(shape[1]) && !is_channels(shape[3]) => Layout::Nchw,
+        None if is_channels(shape[3]) => Layout::Nhwc,
+        None => return Err(format!("input has shape {shape:?}: no dimension of 1 or 3 channels where an image has one")),
+    };
+    let (c, h, w) = match layout {
+        Layout::Nchw => (shape[1], shape[2], shape[3]),
+        Layout::Nhwc => (shape[3], shape[1], shape[2]),
+    };
+    if !is_channels(c) {
+        return Err(format!("input has {c} channels ({layout}); only 1 or 3 are supported"));
+    }
+    let default_side = match meta.number(keys::INPUT_SIZE)? {
+        Some(side) if side >= 1.0 => side as i64,
+        Some(side) => return Err(format!("'input_size' must be positive, got {side}")),
+        None => FACE_SIDE_PX as i64,
+    };
+    let side = |d: i64| if d > 0 { d } else { default_side };
+    Ok(InputSpec {
+        layout,
+        channels: c as usize,
+        height: side(h) as usize,
+        width: side(w) as usize,
+        fixed_batch: (shape[0] > 0).then_some(shape[0] as usize),
+    })
+}
+
+/// Reads normalisation from metadata; without any, pixels are scaled to 0..1.
+pub fn normalization_from(meta: &Metadata, channels: usize) -> Result<Normalization, String> {
+    let defaults = Normalization::default();
+    let norm = Normalization {
+        pixel_scale: meta.number(keys::PIXEL_SCALE)?.unwrap_or(defaults.pixel_scale),
+        mean: meta.numbers(keys::MEAN)?.unwrap_or(defaults.mean),
+        std: meta.numbers(keys::STD)?.unwrap_or(defaults.std),
+    };
+    norm.validate(channels)?;
+    Ok(norm)
+}
+
+/// The model's labels, checked against its number of outputs. A model without labels gets
+/// `class 0`, `class 1`, ... so that it still runs, visibly unlabelled.
+pub fn labels_from(meta: &Metadata, num_outputs: usize) -> Result<Vec<String>, String> {
+    match meta.strings(keys::LABELS)? {
+        Some(labels) if labels.len() == num_outputs => Ok(labels),
+        Some(labels) => Err(format!("{} labels for {num_outputs} outputs", labels.len())),
+        None => Ok((0..num_outputs).map(|i| format!("class {i}")).collect()),
+    }
+}
+
+/// A loaded model, ready to classify faces.
+pub struct Classifier {
+    session: Session,
+    info: Arc<ModelInfo>,
+    input_buffer: Vec<f32>,
+}
+
+/// Threads ONNX Runtime may use inside one inference.
+#[derive(Clone, Copy, Debug)]
+pub struct ClassifierOptions {
+    pub intra_threads: usize,
+}
+
+impl Default for ClassifierOptions {
+    /// One thread: the capture thread needs the other core, and 48x48 batches are small.
+    fn default() -> Self {
+        Self { intra_threads: 1 }
+    }
+}
+
+impl Classifier {
+    pub fn load(path: &Path, options: ClassifierOptions) -> Result<Self, ModelError> {
+        if !path.is_file() {
+            return Err(ModelError::NotFound(path.to_path_buf()));
+        }
+        let env = runtime::environment()?;
+        let invalid = |reason: String| ModelError::Invalid { path: path.to_path_buf(), reason };
+        let unsupported = |reason: String| ModelError::Unsupported { path: path.to_path_buf(), reason };
+        let bad_metadata = |reason: String| ModelError::Metadata { path: path.to_path_buf(), reason };
+
+        let session = Session::builder(&env)
+            .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::Level3)?))
+            .and_then(|b| Ok(b.with_intra_threads(options.intra_threads.max(1))?))
+            .and_then(|mut b| b.commit_from_file(path))
+            .map_err(|e| invalid(e.to_string()))?;
+
+        let embedded = session
+            .metadata()
+            .ok()
+            .map(|m| {
+                let keys = m.custom_keys().unwrap_or_default();
+                Metadata::from_strings(keys.into_iter().filter_map(|k| m.custom(&k).map(|v| (k, v))))
+            })
+            .unwrap_or_default();
+        let sidecar_file = sidecar_path(path);
+        let meta = if sidecar_file.is_file() {
+            let text = std::fs::read_to_string(&sidecar_file).map_err(|e| bad_metadata(format!("{}: {e}", sidecar_file.display())))?;
+            let sidecar = Metadata::from_json(&text).map_err(|e| bad_metadata(format!("{}: {e}", sidecar_file.display())))?;
+            embedded.merged_with(sidecar)
+        } else {
+            embedded
+        };
+
+        let [input] = session.inputs() else {
+            return Err(unsupported(format!("has {} inputs; expected one image input", session.inputs().len())));
+        };
+        let input_shape: Vec<i64> = match input.dtype() {
+            ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } => shape.to_vec(),
+            other => return Err(unsupported(format!("input '{}' is {other:?}; expected a float32 image tensor", input.name()))),
+        };
+        let spec = input_spec_from_shape(&input_shape, &meta).map_err(|e| unsupported(format!("input '{}': {e}", input.name())))?;
+        let normalization = normalization_from(&meta, spec.channels).map_err(bad_metadata)?;
+        let Some(output) = session.outputs().first() else {
+            return Err(unsupported("has no outputs".into()));
+        };
+        match output.dtype() {
+            ValueType::Tensor { ty: TensorElementType::Float32, .. } => {}
+            other => return Err(unsupported(format!("output '{}' is {other:?}; expected float32 scores", output.name()))),
+        }
+        let output_kind = match meta.text(keys::OUTPUT) {
+            Some(text) => Some(OutputKind::parse(&text).ok_or_else(|| bad_metadata(format!("'output' must be logits or probabilities, got {text:?}")))?),
+            None => None,
+        };
+
+        let display_name = meta
+            .text(keys::DISPLAY_NAME)
+            .unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+        let mut classifier = Self {
+            session,
+            info: Arc::new(ModelInfo {
+                path: path.to_path_buf(),
+                display_name,
+                labels: Vec::new(),
+                input: spec,
+                normalization,
+                output_kind: output_kind.unwrap_or(OutputKind::Logits),
+                architecture: meta.text(keys::ARCHITECTURE),
+                dataset: meta.text(keys::DATASET),
+                publictest_accuracy: meta.number(keys::PUBLICTEST_ACCURACY).map_err(bad_metadata)?,
+            }),
+            input_buffer: Vec::new(),
+        };
+
+        // A warm-up run proves the graph runs on our tensors and tells the number of classes
+        // (and, without metadata, whether the output is already a softmax).
+        let blank = GrayFace::from_pixels(vec![128; (FACE_SIDE_PX * FACE_SIDE_PX) as usize]).expect("48x48");
+        let (raw, num_outputs) = classifier.run_raw(std::slice::from_ref(&blank))?;
+        let labels = labels_from(&meta, num_outputs).map_err(bad_metadata)?;
+        let info = Arc::make_mut(&mut classifier.info);
+        info.labels = labels;
+        info.output_kind = output_kind.unwrap_or_else(|| OutputKind::detect(&raw, num_outputs));
+        Ok(classifier)
+    }
+
+    pub fn info(&self) -> &Arc<ModelInfo> {
+        &self.info
+    }
+
+    /// One probability vector per face, in the model's label order.
+    pub fn classify(&mut self, faces: &[GrayFace]) -> Result<Vec<Vec<f32>>, ModelError> {
+        if faces.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (raw, num_outputs) = match self.info.input.fixed_batch {
+            Some(fixed) if fixed != faces.len() => self.run_in_fixed_batches(faces, fixed)?,
+            _ => self.run_raw(faces)?,
+        };
+        Ok(to_probabilities(&raw, num_outputs, self.info.output_kind))
+    }
+
+    fn run_in_fixed_batches(&mut self, faces: &[GrayFace], fixed: usize) -> Result<(Vec<f32>, usize), ModelError> {
+        let mut all = Vec::new();
+        let mut num_outputs = 0;
+        for chunk in faces.chunks(fixed) {
+            let mut padded = chunk.to_vec();
+            padded.resize(fixed, chunk[0].clone());
+            let (raw, n) = self.run_raw(&padded)?;
+            all.extend_from_slice(&raw[..chunk.len() * n]);
+            num_outputs = n;
+        }
+        Ok((all, num_outputs))
+    }
+
+    /// Runs the graph on `faces` and returns the first output, flattened, and its row length.
+    fn run_raw(&mut self, faces: &[GrayFace]) -> Result<(Vec<f32>, usize), ModelError> {
+        let path = self.info.path.clone();
+        let failed = |reason: String| ModelError::Inference { path: path.clone(), reason };
+        fill_batch(faces, &self.info.input, &self.info.normalization, &mut self.input_buffer).map_err(|e| failed(e.to_string()))?;
+        let shape = self.info.input.shape(faces.len());
+        let tensor = TensorRef::from_array_view((shape, self.input_buffer.as_slice())).map_err(|e| failed(e.to_string()))?;
+        let outputs = self.session.run(ort::inputs![tensor]).map_err(|e| failed(e.to_string()))?;
+        let (out_shape, values) = outputs[0].try_extract_tensor::<f32>().map_err(|e| failed(e.to_string()))?;
+        let num_outputs = values.len() / faces.len();
+        if num_outputs == 0 || values.len() != num_outputs * faces.len() || out_shape.first().copied() != Some(faces.len() as i64) {
+            return Err(failed(format!("output shape {out_shape:?} does not hold one score row per face")));
+        }
+        if !self.info.labels.is_empty() && num_outputs != self.info.labels.len() {
+            return Err(failed(format!("{num_outputs} outputs but {} labels", self.info.labels.len())));
+        }
+        Ok((values.to_vec(), num_outputs))
+    }
+}
+
+/// The `.onnx` files in `dir`, sorted by name.
+pub fn discover(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut models: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")))
+        .collect();
+    models.sort();
+    Ok(models)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(json: &str) -> Metadata {
+        Metadata::from_json(json).unwrap()
+    }
+
+    #[test]
+    fn layout_is_read_from_the_shape() {
+        let nchw = input_spec_from_shape(&[-1, 1, 48, 48], &Metadata::default()).unwrap();
+        assert_eq!((nchw.layout, nchw.channels, nchw.height, nchw.fixed_batch), (Layout::Nchw, 1, 48, None));
+        let nhwc = input_spec_from_shape(&[1, 64, 64, 3], &Metadata::default()).unwrap();
+        assert_eq!((nhwc.layout, nhwc.channels, nhwc.width, nhwc.fixed_batch), (Layout::Nhwc, 3, 64, Some(1)));
+    }
+
+    #[test]
+    fn metadata_layout_wins_and_dynamic_sizes_use_input_size() {
+        let spec = input_spec_from_shape(&[-1, 3, -1, -1], &meta(r#"{"layout": "NCHW", "input_size": 64}"#)).unwrap();
+        assert_eq!((spec.layout, spec.channels, spec.height, spec.width), (Layout::Nchw, 3, 64, 64));
+        // 1x1 images would otherwise be ambiguous; the metadata settles it.
+        let spec = input_spec_from_shape(&[1, 1, 1, 3], &meta(r#"{"layout": "NHWC"}"#)).unwrap();
+        assert_eq!(spec.channels, 3);
+    }
+
+    #[test]
+    fn non_image_inputs_are_rejected() {
+        assert!(input_spec_from_shape(&[1, 10], &Metadata::default()).is_err());
+        assert!(input_spec_from_shape(&[1, 5, 48, 48], &Metadata::default()).is_err());
+        assert!(input_spec_from_shape(&[1, 1, 48, 48], &meta(r#"{"layout": "CHWN"}"#)).is_err());
+    }
+
+    #[test]
+    fn labels_must_match_the_outputs() {
+        let m = meta(r#"{"labels": ["angry", "happy"]}"#);
+        assert_eq!(labels_from(&m, 2).unwrap(), vec!["angry", "happy"]);
+        assert!(labels_from(&m, 3).is_err());
+        assert_eq!(labels_from(&Metadata::default(), 2).unwrap(), vec!["class 0", "class 1"]);
+    }
+
+    #[test]
+    fn normalization_defaults_and_overrides() {
+        assert_eq!(normalization_from(&Metadata::default(), 1).unwrap(), Normalization::default());
+        let n = normalization_from(&meta(r#"{"pixel_scale": 1, "mean": [1,2,3], "std": 2}"#), 3).unwrap();
+        assert_eq!((n.pixel_scale, n.mean, n.std), (1.0, vec![1.0, 2.0, 3.0], vec![2.0]));
+        assert!(normalization_from(&meta(r#"{"mean": [1,2]}"#), 3).is_err());
+    }
+}

@@ -1,0 +1,554 @@
+//! The running pipeline: a capture thread (read, detect, crop) and an inference thread
+//! (classify, smooth), joined by bounded channels.
+//!
+//! In [`Mode::Live`] both channels keep only the newest item, so a slow stage drops frames
+//! instead of building a queue, and file sources are played at their own frame rate. In
+//! [`Mode::Offline`] every frame is processed as fast as possible, in order (analyzer, bench).
+//! Both threads check a stop flag at least every [`POLL_INTERVAL`], so shutdown is prompt.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver, SendTimeoutError, Sender};
+use opencv::core::{Mat, Rect, Size};
+use opencv::prelude::*;
+
+use crate::detect::{DetectorSettings, FaceFinder};
+use crate::face::{to_grey, Framing, GrayFace};
+use crate::latest::{self, LatestSender};
+use crate::model::{Classifier, ClassifierOptions, ModelInfo};
+use crate::smooth::Smoother;
+use crate::source::{self, FrameSource, SourceSpec};
+
+/// How often blocked threads look at the stop flag.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// Pause between attempts to reopen a camera that stopped delivering frames.
+const CAMERA_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// A file source that fails this many frames in a row is given up.
+const MAX_CONSECUTIVE_READ_ERRORS: u32 = 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Real time: newest frame wins, files play at their own rate, cameras are re-tried.
+    Live,
+    /// Every frame, in order, as fast as possible.
+    Offline,
+}
+
+/// Everything needed to start a pipeline.
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    pub source: SourceSpec,
+    pub detector: DetectorSettings,
+    pub framing: Framing,
+    pub model: PathBuf,
+    pub classifier: ClassifierOptions,
+    /// EMA weight of the newest frame, or `None` for raw probabilities.
+    pub smoothing_alpha: Option<f32>,
+    pub mode: Mode,
+    /// Send each frame's image with its result (for display or annotation).
+    pub keep_frames: bool,
+}
+
+/// Time spent in each stage for one frame, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StageTimings {
+    pub decode_ms: f64,
+    pub detect_ms: f64,
+    pub crop_ms: f64,
+    pub infer_ms: f64,
+}
+
+/// One face's result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaceResult {
+    pub track_id: u64,
+    pub bbox: Rect,
+    /// In the order of `FrameResult::model.labels`.
+    pub probabilities: Vec<f32>,
+}
+
+/// Everything known about one processed frame.
+pub struct FrameResult {
+    pub frame_index: u64,
+    /// Position in the source's time line (ms).
+    pub source_time_ms: f64,
+    /// File the frame came from, or the source's description.
+    pub source_name: String,
+    pub frame_size: Size,
+    /// The BGR frame, when `keep_frames` is set.
+    pub frame: Option<Mat>,
+    pub faces: Vec<FaceResult>,
+    pub model: Arc<ModelInfo>,
+    pub timings: StageTimings,
+    /// When capture of this frame started and when its result was ready.
+    pub captured_at: Instant,
+    pub finished_at: Instant,
+}
+
+/// Things that happen besides results.
+#[derive(Clone, Debug)]
+pub enum PipelineEvent {
+    ModelLoaded(Arc<ModelInfo>),
+    /// A model switch failed; the previous model keeps running.
+    ModelFailed(String),
+    /// The source failed (a camera was unplugged, say); cameras are re-tried.
+    SourceProblem(String),
+    SourceRecovered,
+    /// A finite source has no more frames.
+    SourceEnded,
+}
+
+/// Messages to the inference thread.
+enum InferenceCommand {
+    SwitchModel(PathBuf),
+    SetSmoothing(Option<f32>),
+}
+
+/// Messages to the capture thread.
+enum CaptureCommand {
+    SetDetector(DetectorSettings),
+    SetPaused(bool),
+}
+
+/// A detected frame on its way to the inference thread.
+struct DetectedFrame {
+    frame_index: u64,
+    source_time_ms: f64,
+    source_name: String,
+    frame_size: Size,
+    frame: Option<Mat>,
+    faces: Vec<(u64, Rect)>,
+    crops: Vec<GrayFace>,
+    timings: StageTimings,
+    captured_at: Instant,
+}
+
+/// A frame channel that either drops old frames (live) or blocks (offline).
+enum FrameSender<T> {
+    Latest(LatestSender<T>),
+    Blocking(Sender<T>),
+}
+
+impl<T> FrameSender<T> {
+    fn new(mode: Mode) -> (Self, Receiver<T>) {
+        match mode {
+            Mode::Live => {
+                let (tx, rx) = latest::channel(1);
+                (FrameSender::Latest(tx), rx)
+            }
+            Mode::Offline => {
+                let (tx, rx) = crossbeam_channel::bounded(4);
+                (FrameSender::Blocking(tx), rx)
+            }
+        }
+    }
+
+    /// False once the receiver is gone or `stop` was raised (a live sender never waits; the
+    /// pipeline's stop flag ends it).
+    fn send(&self, mut item: T, stop: &AtomicBool) -> bool {
+        match self {
+            FrameSender::Latest(tx) => {
+                tx.send(item);
+                true
+            }
+            FrameSender::Blocking(tx) => loop {
+                match tx.send_timeout(item, POLL_INTERVAL) {
+                    Ok(()) => return true,
+                    Err(SendTimeoutError::Timeout(back)) if !stop.load(Ordering::Relaxed) => item = back,
+                    Err(_) => return false,
+                }
+            },
+        }
+    }
+}
+
+/// Why a pipeline could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Source(#[from] source::SourceError),
+    #[error(transparent)]
+    Detector(#[from] crate::detect::DetectError),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error("could not start a thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A running pipeline. Dropping it stops both threads and releases the source.
+pub struct Pipeline {
+    stop: Arc<AtomicBool>,
+    results: Receiver<FrameResult>,
+    events: Receiver<PipelineEvent>,
+    inference_commands: Sender<InferenceCommand>,
+    capture_commands: Sender<CaptureCommand>,
+    threads: Vec<JoinHandle<()>>,
+    model: Arc<ModelInfo>,
+    source_description: String,
+    source_frame_count: Option<u64>,
+}
+
+impl Pipeline {
+    /// Opens the source, detector and model (reporting any problem right away) and starts the
+    /// threads.
+    pub fn start(config: PipelineConfig) -> Result<Self, StartError> {
+        let source = source::open(&config.source, config.mode == Mode::Live)?;
+        Self::start_with_source(config, source)
+    }
+
+    /// Like [`Pipeline::start`], with a source that is already open.
+    pub fn start_with_source(config: PipelineConfig, source: Box<dyn FrameSource>) -> Result<Self, StartError> {
+        let finder = FaceFinder::new(config.detector.clone())?;
+        let classifier = Classifier::load(&config.model, config.classifier)?;
+        let model = classifier.info().clone();
+        let source_description = source.description();
+        let source_frame_count = source.frame_count();
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let (frame_tx, frame_rx) = FrameSender::new(config.mode);
+        let (result_tx, results) = FrameSender::new(config.mode);
+        let (event_tx, events) = crossbeam_channel::bounded(64);
+        let (inference_commands, inference_rx) = crossbeam_channel::bounded(16);
+        let (capture_commands, capture_rx) = crossbeam_channel::bounded(16);
+
+        let capture = CaptureLoop {
+            source,
+            spec: config.source.clone(),
+            finder,
+            framing: config.framing,
+            mode: config.mode,
+            keep_frames: config.keep_frames,
+            frames: frame_tx,
+            events: event_tx.clone(),
+            commands: capture_rx,
+            stop: stop.clone(),
+            paused: false,
+        };
+        let inference = InferenceLoop {
+            classifier,
+            classifier_options: config.classifier,
+            smoother: config.smoothing_alpha.map(Smoother::new),
+            frames: frame_rx,
+            results: result_tx,
+            events: event_tx,
+            commands: inference_rx,
+            stop: stop.clone(),
+        };
+        let mut threads = Vec::new();
+        let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| std::thread::Builder::new().name(name.into()).spawn(body).map_err(StartError::Thread);
+        threads.push(spawn("emocam-capture", Box::new(move || capture.run()))?);
+        match spawn("emocam-inference", Box::new(move || inference.run())) {
+            Ok(handle) => threads.push(handle),
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(Self {
+            stop,
+            results,
+            events,
+            inference_commands,
+            capture_commands,
+            threads,
+            model,
+            source_description,
+            source_frame_count,
+        })
+    }
+
+    /// Results, in frame order (offline) or newest-only (live). Disconnects when the source ends.
+    pub fn results(&self) -> &Receiver<FrameResult> {
+        &self.results
+    }
+
+    pub fn events(&self) -> &Receiver<PipelineEvent> {
+        &self.events
+    }
+
+    /// The model the pipeline started with.
+    pub fn initial_model(&self) -> &Arc<ModelInfo> {
+        &self.model
+    }
+
+    pub fn source_description(&self) -> &str {
+        &self.source_description
+    }
+
+    pub fn source_frame_count(&self) -> Option<u64> {
+        self.source_frame_count
+    }
+
+    /// Loads `path` in the background and switches to it; the result arrives as
+    /// [`PipelineEvent::ModelLoaded`] or [`PipelineEvent::ModelFailed`].
+    pub fn switch_model(&self, path: PathBuf) {
+        let _ = self.inference_commands.try_send(InferenceCommand::SwitchModel(path));
+    }
+
+    pub fn set_smoothing(&self, alpha: Option<f32>) {
+        let _ = self.inference_commands.try_send(InferenceCommand::SetSmoothing(alpha));
+    }
+
+    /// New detector settings (a bad cascade is reported as a `SourceProblem` and ignored).
+    pub fn set_detector(&self, settings: DetectorSettings) {
+        let _ = self.capture_commands.try_send(CaptureCommand::SetDetector(settings));
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        let _ = self.capture_commands.try_send(CaptureCommand::SetPaused(paused));
+    }
+
+    /// Stops both threads and waits for them (the source is released when this returns).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for handle in self.threads.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+struct CaptureLoop {
+    source: Box<dyn FrameSource>,
+    spec: SourceSpec,
+    finder: FaceFinder,
+    framing: Framing,
+    mode: Mode,
+    keep_frames: bool,
+    frames: FrameSender<DetectedFrame>,
+    events: Sender<PipelineEvent>,
+    commands: Receiver<CaptureCommand>,
+    stop: Arc<AtomicBool>,
+    paused: bool,
+}
+
+impl CaptureLoop {
+    fn run(mut self) {
+        let started = Instant::now();
+        // Files and the demo play at their own rate in live mode; cameras pace themselves.
+        let pace = self.mode == Mode::Live && !self.source.is_camera();
+        let fallback_fps = self.source.nominal_fps().unwrap_or(crate::source::DEMO_FPS);
+        let mut played_ms = 0.0;
+        let mut read_errors = 0;
+        while !self.stop.load(Ordering::Relaxed) {
+            self.handle_commands();
+            if self.paused {
+                std::thread::sleep(POLL_INTERVAL);
+                continue;
+            }
+            let captured_at = Instant::now();
+            let frame = match self.source.next_frame() {
+                Ok(Some(frame)) => {
+                    read_errors = 0;
+                    frame
+                }
+                Ok(None) => {
+                    let _ = self.events.try_send(PipelineEvent::SourceEnded);
+                    break;
+                }
+                Err(error) => {
+                    let _ = self.events.try_send(PipelineEvent::SourceProblem(error.to_string()));
+                    if self.source.is_camera() && self.mode == Mode::Live && self.reopen_camera() {
+                        continue;
+                    }
+                    read_errors += 1;
+                    if self.source.is_camera() || read_errors >= MAX_CONSECUTIVE_READ_ERRORS {
+                        break;
+                    }
+                    continue; // one unreadable image in a folder: skip it
+                }
+            };
+            let decode_ms = ms_since(captured_at);
+            if pace {
+                played_ms += 1e3 / fallback_fps;
+                let due = started + Duration::from_secs_f64(played_ms / 1e3);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait.min(Duration::from_millis(500)));
+                }
+            }
+            match self.detect(frame, captured_at, decode_ms) {
+                Ok(detected) => {
+                    if !self.frames.send(detected, &self.stop) {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    let _ = self.events.try_send(PipelineEvent::SourceProblem(format!("face detection failed: {error}")));
+                }
+            }
+        }
+    }
+
+    fn detect(&mut self, frame: source::Frame, captured_at: Instant, decode_ms: f64) -> Result<DetectedFrame, crate::detect::DetectError> {
+        let t0 = Instant::now();
+        let grey = to_grey(&frame.image)?;
+        let found = self.finder.find(&grey)?;
+        let detect_ms = ms_since(t0);
+        let t1 = Instant::now();
+        let mut faces = Vec::with_capacity(found.len());
+        let mut crops = Vec::with_capacity(found.len());
+        for face in found {
+            if let Ok(crop) = self.framing.extract(&grey, face.bbox) {
+                faces.push((face.track_id, face.bbox));
+                crops.push(crop);
+            }
+        }
+        let crop_ms = ms_since(t1);
+        Ok(DetectedFrame {
+            frame_index: frame.index,
+            source_time_ms: frame.time_ms,
+            source_name: frame.name,
+            frame_size: frame.image.size()?,
+            frame: self.keep_frames.then_some(frame.image),
+            faces,
+            crops,
+            timings: StageTimings { decode_ms, detect_ms, crop_ms, infer_ms: 0.0 },
+            captured_at,
+        })
+    }
+
+    fn handle_commands(&mut self) {
+        while let Ok(command) = self.commands.try_recv() {
+            match command {
+                CaptureCommand::SetPaused(paused) => self.paused = paused,
+                CaptureCommand::SetDetector(settings) => match FaceFinder::new(settings) {
+                    Ok(finder) => self.finder = finder,
+                    Err(error) => {
+                        let _ = self.events.try_send(PipelineEvent::SourceProblem(error.to_string()));
+                    }
+                },
+            }
+        }
+    }
+
+    /// Re-tries the camera until it opens again or the pipeline stops.
+    fn reopen_camera(&mut self) -> bool {
+        let mut waited = Duration::ZERO;
+        while !self.stop.load(Ordering::Relaxed) {
+            std::thread::sleep(POLL_INTERVAL);
+            waited += POLL_INTERVAL;
+            if waited < CAMERA_RETRY_INTERVAL {
+                continue;
+            }
+            waited = Duration::ZERO;
+            if let Ok(source) = source::open(&self.spec, true) {
+                self.source = source;
+                self.finder.reset();
+                let _ = self.events.try_send(PipelineEvent::SourceRecovered);
+                return true;
+            }
+        }
+        false
+    }
+}
+
+struct InferenceLoop {
+    classifier: Classifier,
+    classifier_options: ClassifierOptions,
+    smoother: Option<Smoother>,
+    frames: Receiver<DetectedFrame>,
+    results: FrameSender<FrameResult>,
+    events: Sender<PipelineEvent>,
+    commands: Receiver<InferenceCommand>,
+    stop: Arc<AtomicBool>,
+}
+
+impl InferenceLoop {
+    fn run(mut self) {
+        let (loaded_tx, loaded_rx) = crossbeam_channel::bounded::<Result<Classifier, String>>(1);
+        while !self.stop.load(Ordering::Relaxed) {
+            select! {
+                recv(self.frames) -> message => match message {
+                    Ok(detected) => {
+                        let result = self.classify(detected);
+                        if !self.results.send(result, &self.stop) {
+                            break;
+                        }
+                    }
+                    Err(_) => break, // capture ended
+                },
+                recv(self.commands) -> command => match command {
+                    Ok(InferenceCommand::SwitchModel(path)) => self.load_in_background(path, loaded_tx.clone()),
+                    Ok(InferenceCommand::SetSmoothing(alpha)) => self.smoother = alpha.map(Smoother::new),
+                    Err(_) => break,
+                },
+                recv(loaded_rx) -> loaded => match loaded {
+                    Ok(Ok(classifier)) => {
+                        let info = classifier.info().clone();
+                        self.classifier = classifier;
+                        if let Some(smoother) = &mut self.smoother {
+                            smoother.reset();
+                        }
+                        let _ = self.events.try_send(PipelineEvent::ModelLoaded(info));
+                    }
+                    Ok(Err(error)) => {
+                        let _ = self.events.try_send(PipelineEvent::ModelFailed(error));
+                    }
+                    Err(_) => {}
+                },
+                default(POLL_INTERVAL) => {}
+            }
+        }
+    }
+
+    /// Loading takes tens of ms; doing it on the side keeps results flowing meanwhile.
+    fn load_in_background(&self, path: PathBuf, done: Sender<Result<Classifier, String>>) {
+        let options = self.classifier_options;
+        let spawned = std::thread::Builder::new().name("emocam-model-loader".into()).spawn(move || {
+            let _ = done.send(Classifier::load(&path, options).map_err(|e| e.to_string()));
+        });
+        if let Err(error) = spawned {
+            let _ = self.events.try_send(PipelineEvent::ModelFailed(format!("could not start the model loader: {error}")));
+        }
+    }
+
+    fn classify(&mut self, detected: DetectedFrame) -> FrameResult {
+        let t0 = Instant::now();
+        let mut faces: Vec<FaceResult> = match self.classifier.classify(&detected.crops) {
+            Ok(all) => detected
+                .faces
+                .iter()
+                .zip(all)
+                .map(|(&(track_id, bbox), probabilities)| FaceResult { track_id, bbox, probabilities })
+                .collect(),
+            Err(error) => {
+                let _ = self.events.try_send(PipelineEvent::ModelFailed(error.to_string()));
+                Vec::new()
+            }
+        };
+        if let Some(smoother) = &mut self.smoother {
+            smoother.apply(faces.iter_mut().map(|f| (f.track_id, &mut f.probabilities)));
+        }
+        let mut timings = detected.timings;
+        timings.infer_ms = ms_since(t0);
+        FrameResult {
+            frame_index: detected.frame_index,
+            source_time_ms: detected.source_time_ms,
+            source_name: detected.source_name,
+            frame_size: detected.frame_size,
+            frame: detected.frame,
+            faces,
+            model: self.classifier.info().clone(),
+            timings,
+            captured_at: detected.captured_at,
+            finished_at: Instant::now(),
+        }
+    }
+}
+
+fn ms_since(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1e3
+}

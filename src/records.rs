@@ -1,0 +1,234 @@
+//! Per-face result records, as JSON Lines or CSV, to a file or standard output.
+//!
+//! One record per face per frame: source, frame, time, track id, box, top label, confidence
+//! and every probability by label name. The analyzer and the app's "record" toggle share it.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::pipeline::FrameResult;
+use crate::scores::top;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordFormat {
+    JsonLines,
+    Csv,
+}
+
+/// One face in one frame.
+#[derive(Clone, Debug, Serialize)]
+pub struct FaceRecord<'a> {
+    pub source: &'a str,
+    pub frame: u64,
+    pub time_ms: f64,
+    pub track_id: u64,
+    pub x: i32,
+    pub y: i32,
+    pub w: i32,
+    pub h: i32,
+    pub label: &'a str,
+    pub confidence: f32,
+    pub probabilities: &'a [f32],
+}
+
+/// Why records can't be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("cannot write {path}: {source}")]
+    Create { path: PathBuf, source: io::Error },
+    #[error("writing records: {0}")]
+    Io(#[from] io::Error),
+    #[error("writing CSV: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("the model's labels changed from {old:?} to {new:?}; a CSV file holds one label set, start a new file")]
+    LabelsChanged { old: Vec<String>, new: Vec<String> },
+}
+
+/// Writes records in one format to one destination (`-` is standard output).
+pub struct RecordWriter {
+    format: RecordFormat,
+    json: Option<Box<dyn Write + Send>>,
+    csv: Option<csv::Writer<Box<dyn Write + Send>>>,
+    labels: Option<Vec<String>>,
+    records_written: u64,
+}
+
+/// Opens `path` for writing, or standard output for `-`.
+pub fn create_output(path: &Path) -> Result<Box<dyn Write + Send>, RecordError> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(io::stdout()));
+    }
+    let file = File::create(path).map_err(|source| RecordError::Create { path: path.to_path_buf(), source })?;
+    Ok(Box::new(BufWriter::new(file)))
+}
+
+impl RecordWriter {
+    pub fn create(path: &Path, format: RecordFormat) -> Result<Self, RecordError> {
+        let out = create_output(path)?;
+        Ok(Self::new(out, format))
+    }
+
+    pub fn new(out: Box<dyn Write + Send>, format: RecordFormat) -> Self {
+        let (json, csv) = match format {
+            RecordFormat::JsonLines => (Some(out), None),
+            RecordFormat::Csv => (None, Some(csv::Writer::from_writer(out))),
+        };
+        Self { format, json, csv, labels: None, records_written: 0 }
+    }
+
+    pub fn records_written(&self) -> u64 {
+        self.records_written
+    }
+
+    /// Writes one record per face of `result`.
+    pub fn write_frame(&mut self, result: &FrameResult) -> Result<(), RecordError> {
+        for face in &result.faces {
+            let (best, confidence) = top(&face.probabilities).unwrap_or((0, 0.0));
+            let record = FaceRecord {
+                source: &result.source_name,
+                frame: result.frame_index,
+                time_ms: result.source_time_ms,
+                track_id: face.track_id,
+                x: face.bbox.x,
+                y: face.bbox.y,
+                w: face.bbox.width,
+                h: face.bbox.height,
+                label: result.model.labels.get(best).map(String::as_str).unwrap_or(""),
+                confidence,
+                probabilities: &face.probabilities,
+            };
+            self.write(&record, &result.model.labels)?;
+        }
+        Ok(())
+    }
+
+    /// Writes one record; `labels` name the probabilities.
+    pub fn write(&mut self, record: &FaceRecord<'_>, labels: &[String]) -> Result<(), RecordError> {
+        match self.format {
+            RecordFormat::JsonLines => {
+                let mut object = match serde_json::to_value(record) {
+                    Ok(Value::Object(object)) => object,
+                    _ => Map::new(),
+                };
+                let probabilities: Map<String, Value> =
+                    labels.iter().cloned().zip(record.probabilities.iter().map(|p| Value::from(round6(*p)))).collect();
+                object.insert("confidence".into(), Value::from(round6(record.confidence)));
+                object.insert("probabilities".into(), Value::Object(probabilities));
+                if let Some(out) = &mut self.json {
+                    serde_json::to_writer(&mut *out, &object).map_err(io::Error::from)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            RecordFormat::Csv => {
+                match &self.labels {
+                    Some(old) if old.as_slice() != labels => {
+                        return Err(RecordError::LabelsChanged { old: old.clone(), new: labels.to_vec() })
+                    }
+                    Some(_) => {}
+                    None => {
+                        let mut header: Vec<String> =
+                            ["source", "frame", "time_ms", "track_id", "x", "y", "w", "h", "label", "confidence"].map(String::from).to_vec();
+                        header.extend(labels.iter().cloned());
+                        if let Some(csv) = &mut self.csv {
+                            csv.write_record(&header)?;
+                        }
+                        self.labels = Some(labels.to_vec());
+                    }
+                }
+                let mut row = vec![
+                    record.source.to_string(),
+                    record.frame.to_string(),
+                    format!("{:.3}", record.time_ms),
+                    record.track_id.to_string(),
+                    record.x.to_string(),
+                    record.y.to_string(),
+                    record.w.to_string(),
+                    record.h.to_string(),
+                    record.label.to_string(),
+                    format!("{:.6}", record.confidence),
+                ];
+                row.extend(record.probabilities.iter().map(|p| format!("{p:.6}")));
+                if let Some(csv) = &mut self.csv {
+                    csv.write_record(&row)?;
+                }
+            }
+        }
+        self.records_written += 1;
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<(), RecordError> {
+        if let Some(out) = &mut self.json {
+            out.flush()?;
+        }
+        if let Some(csv) = &mut self.csv {
+            csv.flush()?;
+        }
+        Ok(())
+    }
+}
+
+fn round6(v: f32) -> f64 {
+    (v as f64 * 1e6).round() / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn record<'a>(probabilities: &'a [f32]) -> FaceRecord<'a> {
+        FaceRecord { source: "a,b.png", frame: 3, time_ms: 100.0, track_id: 7, x: 1, y: 2, w: 30, h: 40, label: "happy", confidence: 0.75, probabilities }
+    }
+
+    #[test]
+    fn json_lines_name_every_probability() {
+        let out = Shared::default();
+        let mut writer = RecordWriter::new(Box::new(out.clone()), RecordFormat::JsonLines);
+        let labels = vec!["sad".to_string(), "happy".to_string()];
+        writer.write(&record(&[0.25, 0.75]), &labels).unwrap();
+        writer.flush().unwrap();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let value: Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(value["label"], "happy");
+        assert_eq!(value["probabilities"]["sad"], 0.25);
+        assert_eq!(value["track_id"], 7);
+    }
+
+    #[test]
+    fn csv_has_a_header_quotes_paths_and_refuses_new_labels() {
+        let out = Shared::default();
+        let mut writer = RecordWriter::new(Box::new(out.clone()), RecordFormat::Csv);
+        let labels = vec!["sad".to_string(), "happy".to_string()];
+        writer.write(&record(&[0.25, 0.75]), &labels).unwrap();
+        let other = vec!["a".to_string(), "b".to_string()];
+        assert!(matches!(writer.write(&record(&[0.5, 0.5]), &other), Err(RecordError::LabelsChanged { .. })));
+        writer.flush().unwrap();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "source,frame,time_ms,track_id,x,y,w,h,label,confidence,sad,happy");
+        assert!(lines[1].starts_with("\"a,b.png\",3,100.000,7,1,2,30,40,happy,0.750000,0.250000,0.750000"));
+    }
+
+    #[test]
+    fn unwritable_path_is_a_clear_error() {
+        let err = RecordWriter::create(Path::new("/nonexistent-dir/x.json"), RecordFormat::JsonLines).err().unwrap();
+        assert!(err.to_string().contains("/nonexistent-dir/x.json"));
+    }
+}

@@ -1,0 +1,493 @@
+//! Where frames come from: a camera, a video file, an image, a folder of images, or the
+//! built-in demo.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use opencv::core::{Mat, Rect, Size, Vector};
+use opencv::prelude::*;
+use opencv::{imgcodecs, imgproc, videoio};
+
+/// File extensions read as still images.
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "pgm", "ppm"];
+
+/// What the user asked to read frames from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceSpec {
+    Camera(i32),
+    Video(PathBuf),
+    Image(PathBuf),
+    Folder(PathBuf),
+    /// Public-domain photos from `assets/`, panned like a camera would see them.
+    Demo,
+}
+
+impl FromStr for SourceSpec {
+    type Err = std::convert::Infallible;
+
+    /// `demo`, a camera index (`0`), a folder, an image file, or anything else as a video.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.eq_ignore_ascii_case("demo") {
+            return Ok(SourceSpec::Demo);
+        }
+        if let Ok(index) = text.parse::<i32>() {
+            return Ok(SourceSpec::Camera(index));
+        }
+        let path = PathBuf::from(text);
+        Ok(if path.is_dir() {
+            SourceSpec::Folder(path)
+        } else if is_image_path(&path) {
+            SourceSpec::Image(path)
+        } else {
+            SourceSpec::Video(path)
+        })
+    }
+}
+
+impl fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceSpec::Camera(index) => write!(f, "camera {index}"),
+            SourceSpec::Video(p) | SourceSpec::Image(p) | SourceSpec::Folder(p) => write!(f, "{}", p.display()),
+            SourceSpec::Demo => f.write_str("demo"),
+        }
+    }
+}
+
+pub fn is_image_path(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)))
+}
+
+/// Why frames can't be read. Each message names the source.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{0} not found")]
+    NotFound(PathBuf),
+    #[error("{0} is not an image OpenCV can read")]
+    NotAnImage(PathBuf),
+    #[error("{0} is not a video OpenCV can read")]
+    NotAVideo(PathBuf),
+    #[error("no images (png, jpg, bmp, tiff, webp, pgm, ppm) in folder {0}")]
+    EmptyFolder(PathBuf),
+    #[error("camera {0} could not be opened (is it connected, and not used by another program?)")]
+    CameraUnavailable(i32),
+    #[error("camera {0} stopped delivering frames")]
+    CameraLost(i32),
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("demo: {0}")]
+    Demo(String),
+    #[error("reading frames: {0}")]
+    OpenCv(#[from] opencv::Error),
+}
+
+/// One decoded frame (BGR).
+pub struct Frame {
+    pub image: Mat,
+    /// 0-based position in the source.
+    pub index: u64,
+    /// Position in the source's own time line, in ms (video timestamps; 0 for stills).
+    pub time_ms: f64,
+    /// The file the frame came from (images and folders), or the source's description.
+    pub name: String,
+}
+
+/// A stream of frames.
+pub trait FrameSource: Send {
+    /// The next frame; `Ok(None)` at the end of a finite source.
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError>;
+    /// Frames per second the source is meant to be played at, if it has a rate.
+    fn nominal_fps(&self) -> Option<f64>;
+    /// Number of frames, when known in advance.
+    fn frame_count(&self) -> Option<u64>;
+    /// True for cameras: they pace themselves and can be unplugged.
+    fn is_camera(&self) -> bool {
+        false
+    }
+    fn description(&self) -> String;
+}
+
+/// Opens `spec`; `loop_demo` makes the demo endless (live use) instead of one pass.
+pub fn open(spec: &SourceSpec, loop_demo: bool) -> Result<Box<dyn FrameSource>, SourceError> {
+    Ok(match spec {
+        SourceSpec::Camera(index) => Box::new(CameraSource::open(*index)?),
+        SourceSpec::Video(path) => Box::new(VideoSource::open(path)?),
+        SourceSpec::Image(path) => Box::new(StillSource::single(path)?),
+        SourceSpec::Folder(path) => Box::new(StillSource::folder(path)?),
+        SourceSpec::Demo => Box::new(DemoSource::new(loop_demo)?),
+    })
+}
+
+/// Keeps OpenCV's own warnings (e.g. about missing cameras) off the terminal: emocam reports
+/// failures itself.
+pub fn quiet_opencv_logging() {
+    let _ = opencv::core::set_log_level(opencv::core::LogLevel::LOG_LEVEL_ERROR);
+}
+
+pub struct CameraSource {
+    index: i32,
+    capture: videoio::VideoCapture,
+    frames_read: u64,
+    started: std::time::Instant,
+}
+
+impl CameraSource {
+    pub fn open(index: i32) -> Result<Self, SourceError> {
+        if index < 0 {
+            return Err(SourceError::CameraUnavailable(index));
+        }
+        let capture = videoio::VideoCapture::new(index, videoio::CAP_ANY).map_err(|_| SourceError::CameraUnavailable(index))?;
+        if !capture.is_opened().unwrap_or(false) {
+            return Err(SourceError::CameraUnavailable(index));
+        }
+        Ok(Self { index, capture, frames_read: 0, started: std::time::Instant::now() })
+    }
+
+    /// Indices among 0..`max` that open, for a camera picker.
+    pub fn probe(max: i32) -> Vec<i32> {
+        (0..max).filter(|&i| CameraSource::open(i).is_ok()).collect()
+    }
+}
+
+impl FrameSource for CameraSource {
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
+        let mut image = Mat::default();
+        let ok = self.capture.read(&mut image).map_err(|_| SourceError::CameraLost(self.index))?;
+        if !ok || image.empty() {
+            return Err(SourceError::CameraLost(self.index));
+        }
+        let index = self.frames_read;
+        self.frames_read += 1;
+        Ok(Some(Frame { image, index, time_ms: self.started.elapsed().as_secs_f64() * 1e3, name: format!("camera {}", self.index) }))
+    }
+
+    fn nominal_fps(&self) -> Option<f64> {
+        self.capture.get(videoio::CAP_PROP_FPS).ok().filter(|f| *f > 0.0)
+    }
+
+    fn frame_count(&self) -> Option<u64> {
+        None
+    }
+
+    fn is_camera(&self) -> bool {
+        true
+    }
+
+    fn description(&self) -> String {
+        format!("camera {}", self.index)
+    }
+}
+
+pub struct VideoSource {
+    path: PathBuf,
+    capture: videoio::VideoCapture,
+    /// The first frame, read at open time to prove the file is a video.
+    pending: Option<Mat>,
+    frames_read: u64,
+    fps: Option<f64>,
+}
+
+impl VideoSource {
+    pub fn open(path: &Path) -> Result<Self, SourceError> {
+        if !path.is_file() {
+            return Err(SourceError::NotFound(path.to_path_buf()));
+        }
+        let not_video = || SourceError::NotAVideo(path.to_path_buf());
+        let mut capture = videoio::VideoCapture::from_file(path, videoio::CAP_FFMPEG)
+            .or_else(|_| videoio::VideoCapture::from_file(path, videoio::CAP_ANY))
+            .map_err(|_| not_video())?;
+        if !capture.is_opened().unwrap_or(false) {
+            return Err(not_video());
+        }
+        let mut first = Mat::default();
+        if !capture.read(&mut first).unwrap_or(false) || first.empty() {
+            return Err(not_video());
+        }
+        let fps = capture.get(videoio::CAP_PROP_FPS).ok().filter(|f| *f > 0.0 && f.is_finite());
+        Ok(Self { path: path.to_path_buf(), capture, pending: Some(first), frames_read: 0, fps })
+    }
+}
+
+impl FrameSource for VideoSource {
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
+        let image = match self.pending.take() {
+            Some(first) => first,
+            None => {
+                let mut image = Mat::default();
+                if !self.capture.read(&mut image)? || image.empty() {
+                    return Ok(None);
+                }
+                image
+            }
+        };
+        let index = self.frames_read;
+        self.frames_read += 1;
+        let time_ms = match self.fps {
+            Some(fps) => index as f64 * 1e3 / fps,
+            None => self.capture.get(videoio::CAP_PROP_POS_MSEC).unwrap_or(0.0),
+        };
+        Ok(Some(Frame { image, index, time_ms, name: self.path.display().to_string() }))
+    }
+
+    fn nominal_fps(&self) -> Option<f64> {
+        self.fps
+    }
+
+    fn frame_count(&self) -> Option<u64> {
+        self.capture.get(videoio::CAP_PROP_FRAME_COUNT).ok().filter(|n| *n > 0.0).map(|n| n as u64)
+    }
+
+    fn description(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// One image, or the images of a folder in name order.
+pub struct StillSource {
+    description: String,
+    paths: Vec<PathBuf>,
+    next: usize,
+}
+
+impl StillSource {
+    pub fn single(path: &Path) -> Result<Self, SourceError> {
+        if !path.is_file() {
+            return Err(SourceError::NotFound(path.to_path_buf()));
+        }
+        // Decode once now so that a bad file fails at open time with a clear message.
+        read_image(path)?;
+        Ok(Self { description: path.display().to_string(), paths: vec![path.to_path_buf()], next: 0 })
+    }
+
+    pub fn folder(dir: &Path) -> Result<Self, SourceError> {
+        if !dir.is_dir() {
+            return Err(SourceError::NotFound(dir.to_path_buf()));
+        }
+        let paths = list_images(dir)?;
+        if paths.is_empty() {
+            return Err(SourceError::EmptyFolder(dir.to_path_buf()));
+        }
+        Ok(Self { description: dir.display().to_string(), paths, next: 0 })
+    }
+}
+
+/// Image files directly inside `dir`, sorted by name.
+pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| SourceError::Io(dir.to_path_buf(), e))?;
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file() && is_image_path(p)).collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// Reads a colour image, with a clear error for files OpenCV can't decode.
+pub fn read_image(path: &Path) -> Result<Mat, SourceError> {
+    let image = imgcodecs::imread(path, imgcodecs::IMREAD_COLOR).map_err(|_| SourceError::NotAnImage(path.to_path_buf()))?;
+    if image.empty() {
+        return Err(SourceError::NotAnImage(path.to_path_buf()));
+    }
+    Ok(image)
+}
+
+impl FrameSource for StillSource {
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
+        let Some(path) = self.paths.get(self.next).cloned() else {
+            return Ok(None);
+        };
+        let index = self.next as u64;
+        self.next += 1;
+        let image = read_image(&path)?;
+        Ok(Some(Frame { image, index, time_ms: 0.0, name: path.display().to_string() }))
+    }
+
+    fn nominal_fps(&self) -> Option<f64> {
+        None
+    }
+
+    fn frame_count(&self) -> Option<u64> {
+        Some(self.paths.len() as u64)
+    }
+
+    fn description(&self) -> String {
+        self.description.clone()
+    }
+}
+
+/// Replays a finite source from the start until `total_frames` frames were read (or plays it
+/// once when `total_frames` is `None`): long benchmark runs from a short clip.
+pub struct Repeat {
+    spec: SourceSpec,
+    inner: Box<dyn FrameSource>,
+    total_frames: Option<u64>,
+    delivered: u64,
+}
+
+impl Repeat {
+    pub fn open(spec: SourceSpec, total_frames: Option<u64>) -> Result<Self, SourceError> {
+        let inner = open(&spec, false)?;
+        Ok(Self { spec, inner, total_frames, delivered: 0 })
+    }
+}
+
+impl FrameSource for Repeat {
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
+        if self.total_frames.is_some_and(|total| self.delivered >= total) {
+            return Ok(None);
+        }
+        let frame = match self.inner.next_frame()? {
+            Some(frame) => frame,
+            None if self.total_frames.is_some() && self.delivered > 0 => {
+                self.inner = open(&self.spec, false)?;
+                match self.inner.next_frame()? {
+                    Some(frame) => frame,
+                    None => return Ok(None),
+                }
+            }
+            None => return Ok(None),
+        };
+        let index = self.delivered;
+        self.delivered += 1;
+        Ok(Some(Frame { index, ..frame }))
+    }
+
+    fn nominal_fps(&self) -> Option<f64> {
+        self.inner.nominal_fps()
+    }
+
+    fn frame_count(&self) -> Option<u64> {
+        self.total_frames.or_else(|| self.inner.frame_count())
+    }
+
+    fn is_camera(&self) -> bool {
+        self.inner.is_camera()
+    }
+
+    fn description(&self) -> String {
+        self.inner.description()
+    }
+}
+
+/// The demo's frame size and rate: what a common webcam delivers.
+pub const DEMO_SIZE: Size = Size { width: 640, height: 480 };
+pub const DEMO_FPS: f64 = 30.0;
+/// How long each photo is shown, in frames.
+pub const DEMO_FRAMES_PER_PHOTO: u64 = 150;
+
+/// Public-domain photos compiled into the binary, so the demo works from any folder.
+const DEMO_PHOTOS: [(&str, &[u8]); 2] = [
+    ("astronaut", include_bytes!("../assets/astronaut.png")),
+    ("grace_hopper", include_bytes!("../assets/grace_hopper.jpg")),
+];
+
+/// Slowly pans and zooms across each demo photo, like a camera watching a person.
+pub struct DemoSource {
+    photos: Vec<(String, Mat)>,
+    next: u64,
+    looping: bool,
+}
+
+impl DemoSource {
+    pub fn new(looping: bool) -> Result<Self, SourceError> {
+        let photos = DEMO_PHOTOS
+            .iter()
+            .map(|(name, bytes)| {
+                let image = imgcodecs::imdecode(&Vector::<u8>::from_slice(bytes), imgcodecs::IMREAD_COLOR)?;
+                if image.empty() {
+                    return Err(SourceError::Demo(format!("embedded photo {name} does not decode")));
+                }
+                Ok((name.to_string(), image))
+            })
+            .collect::<Result<Vec<_>, SourceError>>()?;
+        Ok(Self { photos, next: 0, looping })
+    }
+
+    /// Frame `index` of the demo (deterministic, so tests and benchmarks can rely on it).
+    pub fn render(&self, index: u64) -> Result<(String, Mat), SourceError> {
+        let (name, photo) = &self.photos[(index / DEMO_FRAMES_PER_PHOTO) as usize % self.photos.len()];
+        let t = (index % DEMO_FRAMES_PER_PHOTO) as f64 / DEMO_FRAMES_PER_PHOTO as f64;
+        // A 4:3 window that zooms from 100% to 85% of the photo's width while drifting.
+        let aspect = DEMO_SIZE.height as f64 / DEMO_SIZE.width as f64;
+        let zoom = 1.0 - 0.15 * (t * std::f64::consts::PI).sin();
+        let w = (photo.cols() as f64 * zoom).min(photo.rows() as f64 / aspect);
+        let h = w * aspect;
+        let x = (photo.cols() as f64 - w) * (0.5 + 0.5 * (t * 2.0 * std::f64::consts::PI).sin()) ;
+        let y = (photo.rows() as f64 - h) * 0.5 * (1.0 - (t * std::f64::consts::PI).cos()) * 0.5;
+        let window = Rect::new(x.max(0.0) as i32, y.max(0.0) as i32, w as i32, h as i32);
+        let mut frame = Mat::default();
+        imgproc::resize(&Mat::roi(photo, window)?, &mut frame, DEMO_SIZE, 0.0, 0.0, imgproc::INTER_LINEAR)?;
+        Ok((name.clone(), frame))
+    }
+
+    pub fn length(&self) -> u64 {
+        DEMO_FRAMES_PER_PHOTO * self.photos.len() as u64
+    }
+}
+
+impl FrameSource for DemoSource {
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
+        if !self.looping && self.next >= self.length() {
+            return Ok(None);
+        }
+        let index = self.next;
+        self.next += 1;
+        let (name, image) = self.render(index)?;
+        Ok(Some(Frame { image, index, time_ms: index as f64 * 1e3 / DEMO_FPS, name: format!("demo:{name}") }))
+    }
+
+    fn nominal_fps(&self) -> Option<f64> {
+        Some(DEMO_FPS)
+    }
+
+    fn frame_count(&self) -> Option<u64> {
+        (!self.looping).then(|| self.length())
+    }
+
+    fn description(&self) -> String {
+        "built-in demo".into()
+    }
+}
+
+/// Writes `frames` demo frames to a video file (MJPG for `.avi`, mp4v otherwise): a clip for
+/// tests and benchmarks.
+pub fn write_demo_clip(path: &Path, frames: u64) -> Result<(), SourceError> {
+    let demo = DemoSource::new(true)?;
+    let fourcc = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("avi")) {
+        videoio::VideoWriter::fourcc('M', 'J', 'P', 'G')?
+    } else {
+        videoio::VideoWriter::fourcc('m', 'p', '4', 'v')?
+    };
+    let mut writer = videoio::VideoWriter::new(path, fourcc, DEMO_FPS, DEMO_SIZE, true)?;
+    if !writer.is_opened()? {
+        return Err(SourceError::Io(path.to_path_buf(), std::io::Error::other("could not create the video file")));
+    }
+    for index in 0..frames {
+        writer.write(&demo.render(index)?.1)?;
+    }
+    writer.release()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_source_specs() {
+        assert_eq!("demo".parse::<SourceSpec>().unwrap(), SourceSpec::Demo);
+        assert_eq!("2".parse::<SourceSpec>().unwrap(), SourceSpec::Camera(2));
+        assert_eq!("face.JPG".parse::<SourceSpec>().unwrap(), SourceSpec::Image("face.JPG".into()));
+        assert_eq!("clip.mp4".parse::<SourceSpec>().unwrap(), SourceSpec::Video("clip.mp4".into()));
+    }
+
+    #[test]
+    fn demo_is_deterministic_and_webcam_sized() {
+        let demo = DemoSource::new(false).unwrap();
+        let (_, a) = demo.render(10).unwrap();
+        let (_, b) = demo.render(10).unwrap();
+        assert_eq!(a.size().unwrap(), DEMO_SIZE);
+        assert_eq!(a.data_bytes().unwrap(), b.data_bytes().unwrap());
+        assert_eq!(demo.length(), 2 * DEMO_FRAMES_PER_PHOTO);
+    }
+}

@@ -1,0 +1,91 @@
+"""FER-2013 loading: the image-folder layout or the original fer2013.csv, into uint8 arrays.
+
+Both sources give the same thing: `images` (N, 48, 48) uint8 and `labels` (N,) int64 indices into
+the chosen label list. Decoding 28k PNGs takes a while, so the arrays are cached as .npz.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+# The original FER-2013 numbering (fer2013.csv's `emotion` column).
+FER_LABELS_7 = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+# The original study dropped disgust (436 training images) and kept six classes.
+FER_LABELS_6 = ["angry", "fear", "happy", "sad", "surprise", "neutral"]
+
+DEFAULT_DATA = os.environ.get("FER2013_DIR", str(Path(__file__).resolve().parents[2] / ".." / "shared" / "fer2013"))
+
+# CSV `Usage` values per split; PrivateTest is deliberately never read.
+CSV_USAGE = {"train": "Training", "test": "PublicTest"}
+
+
+def labels_for(num_classes: int) -> list[str]:
+    if num_classes == 6:
+        return list(FER_LABELS_6)
+    if num_classes == 7:
+        return list(FER_LABELS_7)
+    raise ValueError(f"--classes must be 6 or 7, got {num_classes}")
+
+
+def _from_folder(root: Path, split: str, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    split_dir = root / split
+    if not split_dir.is_dir():
+        raise FileNotFoundError(f"no '{split}' folder under {root} (expected {split_dir}/<emotion>/*.png)")
+    images, targets = [], []
+    for index, name in enumerate(labels):
+        class_dir = split_dir / name
+        if not class_dir.is_dir():
+            raise FileNotFoundError(f"missing class folder {class_dir}")
+        for path in sorted(class_dir.iterdir()):
+            if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+                continue
+            with Image.open(path) as im:
+                im = im.convert("L")
+                if im.size != (48, 48):
+                    im = im.resize((48, 48), Image.Resampling.BOX)
+                images.append(np.asarray(im, dtype=np.uint8))
+            targets.append(index)
+    return np.stack(images), np.asarray(targets, dtype=np.int64)
+
+
+def _from_csv(csv_path: Path, split: str, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    usage = CSV_USAGE[split]
+    images, targets = [], []
+    with open(csv_path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["Usage"] != usage:
+                continue
+            name = FER_LABELS_7[int(row["emotion"])]
+            if name not in labels:
+                continue
+            pixels = np.asarray(row["pixels"].split(), dtype=np.uint8).reshape(48, 48)
+            images.append(pixels)
+            targets.append(labels.index(name))
+    return np.stack(images), np.asarray(targets, dtype=np.int64)
+
+
+def load_split(data: str | Path, split: str, labels: list[str], cache_dir: Path | None = None):
+    """Loads `split` ('train' or 'test') from a folder tree or a fer2013.csv file."""
+    if split not in CSV_USAGE:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    data = Path(data)
+    cache = None
+    if cache_dir is not None:
+        key = hashlib.sha1(f"{data.resolve()}|{split}|{','.join(labels)}".encode()).hexdigest()[:12]
+        cache = cache_dir / f"{split}-{len(labels)}-{key}.npz"
+        if cache.exists():
+            arrays = np.load(cache)
+            return arrays["images"], arrays["labels"]
+    if data.suffix.lower() == ".csv":
+        images, targets = _from_csv(data, split, labels)
+    else:
+        images, targets = _from_folder(data, split, labels)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, images=images, labels=targets)
+    return images, targets

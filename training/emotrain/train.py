@@ -1,0 +1,151 @@
+"""Train one backbone on FER-2013 Training, select on PublicTest, save resumable checkpoints.
+
+    python -m emotrain.train --arch emonet --epochs 30 --out runs/emonet
+
+Each epoch ends with a checkpoint (`last.pt`) and, when PublicTest accuracy improves, `best.pt`.
+Re-running the same command resumes from `last.pt`. `--time-budget-min` stops cleanly (after
+saving) when the next epoch would not fit, so a long schedule can span several sessions.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import augment, data, models, preprocess
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--arch", default="emonet", choices=sorted(models.BACKBONES))
+    p.add_argument("--data", default=data.DEFAULT_DATA, help="FER-2013 folder (train/, test/) or fer2013.csv")
+    p.add_argument("--classes", type=int, default=6, choices=[6, 7], help="6 drops disgust, as the original study did")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.05, help="peak SGD learning rate (cosine decay after 1 warm-up epoch)")
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    p.add_argument("--time-budget-min", type=float, default=0.0, help="stop (resumably) before exceeding this many minutes")
+    p.add_argument("--limit-train", type=int, default=0, help="use only the first N training images (smoke tests)")
+    p.add_argument("--out", required=True, help="run folder for checkpoints and the log")
+    return p.parse_args(argv)
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, images_u8: np.ndarray, device: torch.device, flip_tta: bool = True,
+            batch: int = 512) -> np.ndarray:
+    """Softmax probabilities (N, C); with `flip_tta`, averaged over the face and its mirror image."""
+    model.eval()
+    out = []
+    for start in range(0, len(images_u8), batch):
+        x = preprocess.to_tensor(images_u8[start:start + batch]).to(device)
+        logits = model(x)
+        if flip_tta:
+            logits = (logits + model(torch.flip(x, dims=[3]))) / 2
+        out.append(F.softmax(logits.float(), dim=1).cpu().numpy())
+    return np.concatenate(out)
+
+
+def lr_at(step: int, steps_per_epoch: int, epochs: int, peak: float) -> float:
+    warmup = steps_per_epoch
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, epochs * steps_per_epoch - warmup)
+    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = pick_device()
+    labels = data.labels_for(args.classes)
+    cache = Path(__file__).resolve().parents[1] / "data_cache"
+    train_x, train_y = data.load_split(args.data, "train", labels, cache)
+    test_x, test_y = data.load_split(args.data, "test", labels, cache)
+    if args.limit_train:
+        train_x, train_y = train_x[: args.limit_train], train_y[: args.limit_train]
+    print(f"data: {len(train_x)} train / {len(test_x)} PublicTest images, classes {labels}, device {device}", flush=True)
+
+    torch.manual_seed(args.seed)
+    model = models.build(args.arch, len(labels)).to(device).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
+    state = {"epoch": 0, "best_acc": 0.0, "train_seconds": 0.0, "history": []}
+    last = out / "last.pt"
+    if last.exists():
+        ckpt = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        state = ckpt["state"]
+        print(f"resumed from {last} at epoch {state['epoch']}", flush=True)
+
+    gen = torch.Generator().manual_seed(args.seed * 1000 + state["epoch"])
+    steps_per_epoch = len(train_x) // args.batch
+    train_t = torch.from_numpy(train_x)
+    train_labels = torch.from_numpy(train_y)
+    started = time.monotonic()
+    while state["epoch"] < args.epochs:
+        epoch = state["epoch"]
+        if args.time_budget_min and state["history"]:
+            spent_min = (time.monotonic() - started) / 60
+            epoch_min = state["history"][-1]["seconds"] / 60
+            if spent_min + epoch_min > args.time_budget_min:
+                print(f"time budget reached after {spent_min:.1f} min; re-run the same command to resume", flush=True)
+                break
+        model.train()
+        t0 = time.monotonic()
+        order = torch.randperm(len(train_x), generator=gen)
+        loss_sum, correct = 0.0, 0
+        for i in range(steps_per_epoch):
+            idx = order[i * args.batch:(i + 1) * args.batch]
+            x = preprocess.normalize(train_t[idx])
+            x = augment.random_affine(x, gen)
+            x = augment.random_erasing(x, gen)
+            x = x.to(device).contiguous(memory_format=torch.channels_last)
+            y = train_labels[idx].to(device)
+            for group in opt.param_groups:
+                group["lr"] = lr_at(epoch * steps_per_epoch + i, steps_per_epoch, args.epochs, args.lr)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.item()
+            correct += (logits.argmax(1) == y).sum().item()
+            if i % 100 == 0:
+                print(f"  epoch {epoch + 1} step {i}/{steps_per_epoch} loss {loss.item():.3f}", flush=True)
+        seconds = time.monotonic() - t0
+        probs = predict(model, test_x, device)
+        acc = float((probs.argmax(1) == test_y).mean())
+        record = {"epoch": epoch + 1, "train_loss": loss_sum / steps_per_epoch,
+                  "train_acc": correct / (steps_per_epoch * args.batch), "publictest_acc": acc, "seconds": seconds}
+        state["history"].append(record)
+        state["epoch"] = epoch + 1
+        state["train_seconds"] += seconds
+        meta = {"arch": args.arch, "labels": labels, "args": vars(args)}
+        if acc > state["best_acc"]:
+            state["best_acc"] = acc
+            torch.save({"model": model.state_dict(), "meta": meta, "state": state}, out / "best.pt")
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state, "meta": meta}, last)
+        print(f"epoch {epoch + 1}/{args.epochs}: loss {record['train_loss']:.3f} train {record['train_acc']:.3f} "
+              f"PublicTest {acc:.4f} (best {state['best_acc']:.4f}) {seconds / 60:.1f} min", flush=True)
+        (out / "history.json").write_text(json.dumps(state, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,12 @@
 //! allowed) only every `full_scan_interval_frames` frames or when a face was lost, and in
 //! between looks for each tracked face in a small window around its last box, over a narrow
 //! range of sizes. Track ids come from [`crate::track::Tracker`].
+//!
+//! Haar cascades produce occasional false faces that don't survive to the next frame, so in
+//! video a new face is reported once it was found in [`CONFIRMATION_HITS`] frames. When a
+//! confirmed face is not re-found around its box, the whole frame is scanned at once, so a
+//! moving face is not dropped for a frame. Still images are scanned whole and reported
+//! without confirmation.
 
 use std::path::PathBuf;
 
@@ -61,6 +67,9 @@ const TRACK_SEARCH_MARGIN: f32 = 0.5;
 /// Size range, relative to the tracked box, accepted when re-finding a face.
 const TRACK_SIZE_RANGE: (f32, f32) = (0.7, 1.45);
 
+/// Frames a new face must be found in before it is reported (video only).
+pub const CONFIRMATION_HITS: u32 = 2;
+
 /// A face found in a frame.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FoundFace {
@@ -74,7 +83,6 @@ pub struct FaceFinder {
     settings: DetectorSettings,
     tracker: Tracker,
     frames_since_full_scan: u32,
-    lost_a_face: bool,
     equalized: Mat,
     small: Mat,
 }
@@ -93,7 +101,6 @@ impl FaceFinder {
             settings,
             tracker: Tracker::default(),
             frames_since_full_scan: 0,
-            lost_a_face: false,
             equalized: Mat::default(),
             small: Mat::default(),
         })
@@ -109,25 +116,48 @@ impl FaceFinder {
         self.frames_since_full_scan = 0;
     }
 
-    /// Faces in a grey frame, with stable track ids.
+    /// Faces in a grey video frame, with stable track ids.
     pub fn find(&mut self, grey: &Mat) -> Result<Vec<FoundFace>, DetectError> {
-        imgproc::equalize_hist(grey, &mut self.equalized)?;
+        let min_face_px = self.equalize(grey)?;
         let frame = Rect::new(0, 0, grey.cols(), grey.rows());
-        let min_face_px = (self.settings.min_face_fraction * grey.cols().min(grey.rows()) as f32).max(FULL_SCAN_MIN_FACE_PX);
-
-        let full_scan = self.tracker.tracks().is_empty()
-            || self.lost_a_face
-            || self.frames_since_full_scan + 1 >= self.settings.full_scan_interval_frames.max(1);
-        let detections = if full_scan {
-            self.frames_since_full_scan = 0;
-            self.lost_a_face = false;
-            self.scan_full_frame(min_face_px)?
-        } else {
-            self.frames_since_full_scan += 1;
-            self.scan_around_tracks(frame, min_face_px)?
+        let due = self.frames_since_full_scan + 1 >= self.settings.full_scan_interval_frames.max(1);
+        let mut detections = None;
+        if !self.tracker.tracks().is_empty() && !due {
+            let (found, lost_confirmed_face) = self.scan_around_tracks(frame, min_face_px)?;
+            if !lost_confirmed_face {
+                self.frames_since_full_scan += 1;
+                detections = Some(found);
+            }
+        }
+        let detections = match detections {
+            Some(found) => found,
+            None => {
+                self.frames_since_full_scan = 0;
+                self.scan_full_frame(min_face_px)?
+            }
         };
         let ids = self.tracker.update(&detections);
+        Ok(ids
+            .into_iter()
+            .zip(detections)
+            .filter(|(id, _)| self.tracker.track(*id).is_some_and(|t| t.hits >= CONFIRMATION_HITS))
+            .map(|(track_id, bbox)| FoundFace { track_id, bbox })
+            .collect())
+    }
+
+    /// Faces in a still image: a full scan, every face reported, nothing carried over.
+    pub fn find_in_still(&mut self, grey: &Mat) -> Result<Vec<FoundFace>, DetectError> {
+        self.reset();
+        let min_face_px = self.equalize(grey)?;
+        let detections = self.scan_full_frame(min_face_px)?;
+        let ids = self.tracker.update(&detections);
         Ok(ids.into_iter().zip(detections).map(|(track_id, bbox)| FoundFace { track_id, bbox }).collect())
+    }
+
+    /// Equalizes `grey` into `self.equalized`; returns the smallest face side in pixels.
+    fn equalize(&mut self, grey: &Mat) -> Result<f32, DetectError> {
+        imgproc::equalize_hist(grey, &mut self.equalized)?;
+        Ok((self.settings.min_face_fraction * grey.cols().min(grey.rows()) as f32).max(FULL_SCAN_MIN_FACE_PX))
     }
 
     fn scan_full_frame(&mut self, min_face_px: f32) -> Result<Vec<Rect>, DetectError> {
@@ -164,14 +194,23 @@ impl FaceFinder {
             .collect())
     }
 
-    fn scan_around_tracks(&mut self, frame: Rect, min_face_px: f32) -> Result<Vec<Rect>, DetectError> {
+    /// Looks for each tracked face near its last box. Also says whether a confirmed face was
+    /// not found (then the caller scans the whole frame).
+    fn scan_around_tracks(&mut self, frame: Rect, min_face_px: f32) -> Result<(Vec<Rect>, bool), DetectError> {
         let mut detections: Vec<Rect> = Vec::new();
-        let tracked: Vec<Rect> = self.tracker.tracks().iter().filter(|t| t.missed_frames == 0).map(|t| t.bbox).collect();
-        for bbox in tracked {
+        let mut lost_confirmed_face = false;
+        let tracked: Vec<(Rect, bool)> = self
+            .tracker
+            .tracks()
+            .iter()
+            .filter(|t| t.missed_frames == 0)
+            .map(|t| (t.bbox, t.hits >= CONFIRMATION_HITS))
+            .collect();
+        for (bbox, confirmed) in tracked {
             let margin = (bbox.width.max(bbox.height) as f32 * TRACK_SEARCH_MARGIN) as i32;
             let window = Rect::new(bbox.x - margin, bbox.y - margin, bbox.width + 2 * margin, bbox.height + 2 * margin) & frame;
             if window.width <= 0 || window.height <= 0 {
-                self.lost_a_face = true;
+                lost_confirmed_face |= confirmed;
                 continue;
             }
             let side = bbox.width.max(bbox.height) as f32;
@@ -196,10 +235,10 @@ impl FaceFinder {
             match best {
                 Some(face) if detections.iter().all(|d| iou(*d, face) < 0.5) => detections.push(face),
                 Some(_) => {}
-                None => self.lost_a_face = true,
+                None => lost_confirmed_face |= confirmed,
             }
         }
-        Ok(detections)
+        Ok((detections, lost_confirmed_face))
     }
 }
 

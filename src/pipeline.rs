@@ -395,7 +395,7 @@ impl CaptureLoop {
     fn detect(&mut self, frame: source::Frame, captured_at: Instant, decode_ms: f64) -> Result<DetectedFrame, crate::detect::DetectError> {
         let t0 = Instant::now();
         let grey = to_grey(&frame.image)?;
-        let found = self.finder.find(&grey)?;
+        let found = if self.source.frames_are_independent() { self.finder.find_in_still(&grey)? } else { self.finder.find(&grey)? };
         let detect_ms = ms_since(t0);
         let t1 = Instant::now();
         let mut faces = Vec::with_capacity(found.len());

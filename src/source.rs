@@ -107,6 +107,10 @@ pub trait FrameSource: Send {
     fn is_camera(&self) -> bool {
         false
     }
+    /// True when consecutive frames are unrelated pictures (a folder of photos): no tracking.
+    fn frames_are_independent(&self) -> bool {
+        false
+    }
     fn description(&self) -> String;
 }
 
@@ -310,6 +314,10 @@ impl FrameSource for StillSource {
         Some(self.paths.len() as u64)
     }
 
+    fn frames_are_independent(&self) -> bool {
+        true
+    }
+
     fn description(&self) -> String {
         self.description.clone()
     }
@@ -362,6 +370,10 @@ impl FrameSource for Repeat {
 
     fn is_camera(&self) -> bool {
         self.inner.is_camera()
+    }
+
+    fn frames_are_independent(&self) -> bool {
+        self.inner.frames_are_independent()
     }
 
     fn description(&self) -> String {

@@ -28,6 +28,8 @@ pub struct Track {
     pub bbox: Rect,
     /// Consecutive frames without a matching detection.
     pub missed_frames: u32,
+    /// Frames with a matching detection since the track began.
+    pub hits: u32,
 }
 
 /// Assigns track ids to detections frame after frame.
@@ -78,6 +80,7 @@ impl Tracker {
             ids[d] = Some(self.tracks[t].id);
             self.tracks[t].bbox = detections[d];
             self.tracks[t].missed_frames = 0;
+            self.tracks[t].hits += 1;
         }
         for (t, taken) in track_taken.iter().enumerate() {
             if !taken {
@@ -93,11 +96,15 @@ impl Tracker {
                 id.unwrap_or_else(|| {
                     let id = self.next_id;
                     self.next_id += 1;
-                    self.tracks.push(Track { id, bbox: *det, missed_frames: 0 });
+                    self.tracks.push(Track { id, bbox: *det, missed_frames: 0, hits: 1 });
                     id
                 })
             })
             .collect()
+    }
+
+    pub fn track(&self, id: u64) -> Option<&Track> {
+        self.tracks.iter().find(|t| t.id == id)
     }
 
     /// Forgets every track (a new source, say).
@@ -154,6 +161,17 @@ mod tests {
         }
         assert!(tracker.tracks().is_empty());
         assert_ne!(tracker.update(&[r(12, 10, 40, 40)]), vec![id]);
+    }
+
+    #[test]
+    fn hits_count_matched_frames() {
+        let mut tracker = Tracker::default();
+        let id = tracker.update(&[r(0, 0, 40, 40)])[0];
+        assert_eq!(tracker.track(id).map(|t| t.hits), Some(1));
+        tracker.update(&[r(1, 0, 40, 40)]);
+        tracker.update(&[]);
+        tracker.update(&[r(2, 0, 40, 40)]);
+        assert_eq!(tracker.track(id).map(|t| t.hits), Some(3));
     }
 
     #[test]

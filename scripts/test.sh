@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Sets everything up (scripts/setup.sh --training) and runs the whole test suite:
+# the Rust unit, integration and UI tests, then training/'s tests (which also check the built
+# app against PyTorch). Tests that need FER-2013 read $FER2013_DIR (default ../shared/fer2013)
+# and are skipped with a notice when it is absent.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+"$root/scripts/setup.sh" --training
+# Release profile only: the OpenCV bindings are built once, and the tests run at real speed.
+cargo build --release --locked
+cargo test --release --locked
+(cd training && python3 -m pytest -q)

@@ -1,0 +1,124 @@
+//! The analyzer on the public-domain photos and on a generated clip.
+
+use crate::util::*;
+
+#[test]
+fn astronaut_is_one_happy_face_with_the_default_model() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let Some(model) = default_model() else {
+        eprintln!("SKIPPED: no default model in models/");
+        return;
+    };
+    let out = run(&["analyze", asset("astronaut.png").to_str().unwrap(), "--model", model.to_str().unwrap(), "--json", "-"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let records = json_lines(&stdout(&out));
+    assert_eq!(records.len(), 1, "expected exactly one face: {records:?}");
+    assert_eq!(records[0]["label"], "happy", "{:?}", records[0]);
+    let probabilities = records[0]["probabilities"].as_object().expect("probabilities object");
+    let sum: f64 = probabilities.values().filter_map(|v| v.as_f64()).sum();
+    assert!((sum - 1.0).abs() < 1e-3, "probabilities sum to {sum}");
+}
+
+#[test]
+fn grace_hopper_is_one_face_with_every_label() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let tiny = fixture("tiny.onnx");
+    let out = run(&["analyze", asset("grace_hopper.jpg").to_str().unwrap(), "--model", tiny.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let records = json_lines(&stdout(&out));
+    assert_eq!(records.len(), 1);
+    let record = &records[0];
+    let keys: Vec<&str> = record["probabilities"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["angry", "fear", "happy", "sad", "surprise", "neutral"]);
+    // The face is in the upper middle of the portrait.
+    let (x, y, w) = (record["x"].as_i64().unwrap(), record["y"].as_i64().unwrap(), record["w"].as_i64().unwrap());
+    assert!((100..300).contains(&x) && (30..250).contains(&y) && w > 100, "unexpected box {record}");
+}
+
+#[test]
+fn generated_clip_gives_one_stable_track_per_frame_and_an_annotated_video() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let dir = tempdir();
+    let clip = dir.path().join("clip.avi");
+    let made = run(&["demo-clip", clip.to_str().unwrap(), "--frames", "90"]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let csv = dir.path().join("faces.csv");
+    let annotated = dir.path().join("annotated.avi");
+    let tiny = fixture("tiny.onnx");
+    let out = run(&[
+        "analyze",
+        clip.to_str().unwrap(),
+        "--model",
+        tiny.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+        "--annotate",
+        annotated.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let mut reader = csv::Reader::from_path(&csv).expect("csv written");
+    let header = reader.headers().expect("header").clone();
+    assert_eq!(&header[8], "label");
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    let frames: std::collections::BTreeSet<u64> = rows.iter().map(|r| r[1].parse().unwrap()).collect();
+    // No frame has a second (false) face; a new face is reported from its second frame on
+    // (detections are confirmed over two frames), so frame 0 may have none.
+    assert_eq!(rows.len(), frames.len(), "a frame with more than one face");
+    assert!(frames.len() >= 89, "face found in only {} of 90 frames", frames.len());
+    let tracks: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.get(3).unwrap()).collect();
+    assert_eq!(tracks.len(), 1, "the face keeps one track id: {tracks:?}");
+
+    let size = std::fs::metadata(&annotated).expect("annotated video").len();
+    assert!(size > 10_000, "annotated video is only {size} bytes");
+}
+
+#[test]
+fn folder_of_images_and_annotated_images() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let dir = tempdir();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir(&photos).unwrap();
+    std::fs::copy(asset("astronaut.png"), photos.join("a.png")).unwrap();
+    std::fs::copy(asset("grace_hopper.jpg"), photos.join("b.jpg")).unwrap();
+    let out_dir = dir.path().join("annotated");
+    let tiny = fixture("tiny.onnx");
+    let out = run(&[
+        "analyze",
+        photos.to_str().unwrap(),
+        "--model",
+        tiny.to_str().unwrap(),
+        "--json",
+        "-",
+        "--annotate",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let records = json_lines(&stdout(&out));
+    assert_eq!(records.len(), 2);
+    assert!(records[0]["source"].as_str().unwrap().ends_with("a.png"));
+    assert!(records[1]["source"].as_str().unwrap().ends_with("b.jpg"));
+    assert!(out_dir.join("a.png").is_file() && out_dir.join("b.png").is_file());
+}
+
+#[test]
+fn models_command_lists_input_spec_and_labels() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let out = run(&["models", "--models-dir", root().join("tests/fixtures").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Tiny test model (1x48x48 NCHW)"), "{text}");
+    assert!(text.contains("Tiny test model (NHWC) (1x48x48 NHWC)"), "{text}");
+    assert!(text.contains("labels: angry, fear, happy, sad, surprise, neutral"), "{text}");
+    assert!(text.contains("not_image.onnx") && text.contains("unusable"), "{text}");
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the CLI on real images and clips, every bad input, and model loading.
+//!
+//! One test binary (as ripgrep does) with shared helpers in `util`.
+
+mod bad_input;
+mod cli;
+mod models;
+mod util;

@@ -1,0 +1,150 @@
+//! Model loading: layouts, sidecars, output kinds, parity with PyTorch and FER accuracy.
+
+use std::path::Path;
+
+use emocam::face::GrayFace;
+use emocam::model::{Classifier, ClassifierOptions};
+use emocam::preprocess::Layout;
+use emocam::scores::OutputKind;
+
+use crate::util::*;
+
+fn load(path: &Path) -> Classifier {
+    Classifier::load(path, ClassifierOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Faces and PyTorch probabilities written by `emotrain.export`.
+fn parity_file(model: &Path) -> (Vec<GrayFace>, Vec<Vec<f32>>) {
+    let path = model.with_extension("parity.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let value: serde_json::Value = serde_json::from_str(&text).expect("parity JSON");
+    let faces = value["faces"]
+        .as_array()
+        .expect("faces")
+        .iter()
+        .map(|f| GrayFace::from_pixels(f.as_array().unwrap().iter().map(|p| p.as_u64().unwrap() as u8).collect()).expect("48x48"))
+        .collect();
+    let probabilities = value["probabilities"]
+        .as_array()
+        .expect("probabilities")
+        .iter()
+        .map(|row| row.as_array().unwrap().iter().map(|p| p.as_f64().unwrap() as f32).collect())
+        .collect();
+    (faces, probabilities)
+}
+
+fn assert_close(actual: &[Vec<f32>], expected: &[Vec<f32>], tolerance: f32) {
+    assert_eq!(actual.len(), expected.len());
+    for (a, e) in actual.iter().zip(expected) {
+        for (x, y) in a.iter().zip(e) {
+            assert!((x - y).abs() <= tolerance, "{a:?} vs {e:?}");
+        }
+    }
+}
+
+#[test]
+fn nchw_and_nhwc_exports_agree_on_the_same_faces() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let mut nchw = load(&fixture("tiny.onnx"));
+    let mut nhwc = load(&fixture("tiny_nhwc.onnx"));
+    assert_eq!(nchw.info().input.layout, Layout::Nchw);
+    assert_eq!(nhwc.info().input.layout, Layout::Nhwc);
+    // The NHWC file has no metadata: labels and normalisation come from its sidecar.
+    assert_eq!(nhwc.info().labels, nchw.info().labels);
+    assert_eq!(nhwc.info().display_name, "Tiny test model (NHWC)");
+    // One ends in logits, the other in a softmax; both must come out as the same probabilities.
+    assert_eq!(nchw.info().output_kind, OutputKind::Logits);
+    assert_eq!(nhwc.info().output_kind, OutputKind::Probabilities);
+    let (faces, _) = parity_file(&fixture("tiny.onnx"));
+    let a = nchw.classify(&faces).unwrap();
+    let b = nhwc.classify(&faces).unwrap();
+    assert_close(&a, &b, 1e-5);
+    // And the faces really differ, so agreement is not trivial.
+    assert!(a[0].iter().zip(&a[1]).any(|(x, y)| (x - y).abs() > 1e-3));
+}
+
+#[test]
+fn fixture_matches_pytorch_within_1e_4() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let model = fixture("tiny.onnx");
+    let (faces, expected) = parity_file(&model);
+    assert_close(&load(&model).classify(&faces).unwrap(), &expected, 1e-4);
+}
+
+#[test]
+fn every_shipped_model_matches_pytorch_within_1e_4() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let models = emocam::model::discover(&root().join("models")).unwrap_or_default();
+    for model in &models {
+        let (faces, expected) = parity_file(model);
+        let mut classifier = load(model);
+        assert_close(&classifier.classify(&faces).unwrap(), &expected, 1e-4);
+        // One face at a time gives the same as the batch.
+        let single = classifier.classify(&faces[..1]).unwrap();
+        assert_close(&single, &expected[..1], 1e-4);
+        assert!(classifier.info().publictest_accuracy.is_some(), "{} has no recorded accuracy", model.display());
+    }
+}
+
+#[test]
+fn batch_of_many_faces_is_one_row_per_face() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let mut classifier = load(&fixture("tiny.onnx"));
+    let (faces, _) = parity_file(&fixture("tiny.onnx"));
+    let many: Vec<GrayFace> = faces.iter().cycle().take(37).cloned().collect();
+    let rows = classifier.classify(&many).unwrap();
+    assert_eq!(rows.len(), 37);
+    assert!(rows.iter().all(|r| r.len() == 6 && (r.iter().sum::<f32>() - 1.0).abs() < 1e-4));
+    assert!(classifier.classify(&[]).unwrap().is_empty());
+}
+
+#[test]
+fn sidecar_with_wrong_label_count_is_rejected() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let dir = tempdir();
+    let model = dir.path().join("m.onnx");
+    std::fs::copy(fixture("tiny_nhwc.onnx"), &model).unwrap();
+    write_file(dir.path(), "m.json", br#"{"labels": ["a", "b"]}"#);
+    let error = Classifier::load(&model, ClassifierOptions::default()).err().expect("must fail").to_string();
+    assert!(error.contains("m.onnx") && error.contains("2 labels for 6 outputs"), "{error}");
+    write_file(dir.path(), "m.json", b"{not json");
+    let error = Classifier::load(&model, ClassifierOptions::default()).err().expect("must fail").to_string();
+    assert!(error.contains("m.json"), "{error}");
+}
+
+/// The app's preprocessing is the training preprocessing: `emocam analyze --faces` on
+/// PublicTest reproduces the accuracy recorded in each shipped model within 0.5 points.
+#[test]
+fn shipped_models_reproduce_their_publictest_accuracy() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let Some(fer) = fer2013_dir() else { return };
+    let models = emocam::model::discover(&root().join("models")).unwrap_or_default();
+    if models.is_empty() {
+        eprintln!("SKIPPED: no models in models/");
+    }
+    for model in models {
+        let recorded = load(&model).info().publictest_accuracy.expect("recorded accuracy") as f64 * 100.0;
+        let out = run(&["analyze", "--faces", fer.join("test").to_str().unwrap(), "--model", model.to_str().unwrap(), "--json", "/dev/null"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let err = stderr(&out);
+        let accuracy: f64 = err
+            .lines()
+            .find_map(|l| l.split("accuracy ").nth(1))
+            .and_then(|rest| rest.split('%').next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no accuracy line in: {err}"));
+        assert!((accuracy - recorded).abs() <= 0.5, "{}: app {accuracy:.2}% vs training {recorded:.2}%", model.display());
+    }
+}

@@ -26,7 +26,7 @@ sudo_if_needed() {
 }
 
 # 1. Debian packages.
-packages=(libopencv-dev clang libclang-dev pkg-config xvfb xauth python3-pip python3-venv)
+packages=(libopencv-dev clang libclang-dev pkg-config xvfb xauth python3-pip python3-venv libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1 xdotool imagemagick)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -48,7 +48,7 @@ pub enum Command {
     DemoClip {
         /// Output video (.avi: MJPG, .mp4: mp4v)
         output: PathBuf,
-        /// Number of frames (the demo shows each photo for 150 frames)
+        /// Number of frames (the demo shows each photo for 300 frames)
         #[arg(long, default_value_t = 300)]
         frames: u64,
     },

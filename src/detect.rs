@@ -63,9 +63,11 @@ pub enum DetectError {
 /// Smallest window the full-frame scan needs to resolve: a little above the 24 px Haar model.
 const FULL_SCAN_MIN_FACE_PX: f32 = 30.0;
 /// How far around a tracked face to look for it in the next frame, as a fraction of its side.
-const TRACK_SEARCH_MARGIN: f32 = 0.5;
+/// Faces move a few pixels between frames; a face that jumps further is found by the full scan
+/// that a lost face triggers.
+const TRACK_SEARCH_MARGIN: f32 = 0.3;
 /// Size range, relative to the tracked box, accepted when re-finding a face.
-const TRACK_SIZE_RANGE: (f32, f32) = (0.7, 1.45);
+const TRACK_SIZE_RANGE: (f32, f32) = (0.8, 1.25);
 
 /// Frames a new face must be found in before it is reported (video only).
 pub const CONFIRMATION_HITS: u32 = 2;
@@ -82,7 +84,12 @@ pub struct FaceFinder {
     cascade: CascadeClassifier,
     settings: DetectorSettings,
     tracker: Tracker,
+    /// Ids shown to users, given when a track is confirmed, so that unconfirmed (mostly false)
+    /// detections don't use up numbers: faces are #1, #2, #3 in order of appearance.
+    shown_ids: std::collections::HashMap<u64, u64>,
+    next_shown_id: u64,
     frames_since_full_scan: u32,
+    /// Scratch images reused between frames.
     equalized: Mat,
     small: Mat,
 }
@@ -100,6 +107,8 @@ impl FaceFinder {
             cascade,
             settings,
             tracker: Tracker::default(),
+            shown_ids: std::collections::HashMap::new(),
+            next_shown_id: 1,
             frames_since_full_scan: 0,
             equalized: Mat::default(),
             small: Mat::default(),
@@ -113,17 +122,28 @@ impl FaceFinder {
     /// Forget tracked faces (when the source changes).
     pub fn reset(&mut self) {
         self.tracker.reset();
+        self.shown_ids.clear();
+        self.next_shown_id = 1;
         self.frames_since_full_scan = 0;
+    }
+
+    /// The user-facing id of a confirmed track.
+    fn shown_id(&mut self, track_id: u64) -> u64 {
+        let next = &mut self.next_shown_id;
+        *self.shown_ids.entry(track_id).or_insert_with(|| {
+            *next += 1;
+            *next - 1
+        })
     }
 
     /// Faces in a grey video frame, with stable track ids.
     pub fn find(&mut self, grey: &Mat) -> Result<Vec<FoundFace>, DetectError> {
-        let min_face_px = self.equalize(grey)?;
+        let min_face_px = self.min_face_px(grey);
         let frame = Rect::new(0, 0, grey.cols(), grey.rows());
         let due = self.frames_since_full_scan + 1 >= self.settings.full_scan_interval_frames.max(1);
         let mut detections = None;
         if !self.tracker.tracks().is_empty() && !due {
-            let (found, lost_confirmed_face) = self.scan_around_tracks(frame, min_face_px)?;
+            let (found, lost_confirmed_face) = self.scan_around_tracks(grey, frame, min_face_px)?;
             if !lost_confirmed_face {
                 self.frames_since_full_scan += 1;
                 detections = Some(found);
@@ -133,42 +153,46 @@ impl FaceFinder {
             Some(found) => found,
             None => {
                 self.frames_since_full_scan = 0;
-                self.scan_full_frame(min_face_px)?
+                self.scan_full_frame(grey, min_face_px)?
             }
         };
         let ids = self.tracker.update(&detections);
-        Ok(ids
+        let confirmed: Vec<(u64, Rect)> = ids
             .into_iter()
             .zip(detections)
             .filter(|(id, _)| self.tracker.track(*id).is_some_and(|t| t.hits >= CONFIRMATION_HITS))
-            .map(|(track_id, bbox)| FoundFace { track_id, bbox })
-            .collect())
+            .collect();
+        let tracker = &self.tracker;
+        self.shown_ids.retain(|id, _| tracker.track(*id).is_some());
+        Ok(confirmed.into_iter().map(|(id, bbox)| FoundFace { track_id: self.shown_id(id), bbox }).collect())
     }
 
     /// Faces in a still image: a full scan, every face reported, nothing carried over.
     pub fn find_in_still(&mut self, grey: &Mat) -> Result<Vec<FoundFace>, DetectError> {
         self.reset();
-        let min_face_px = self.equalize(grey)?;
-        let detections = self.scan_full_frame(min_face_px)?;
+        let min_face_px = self.min_face_px(grey);
+        let detections = self.scan_full_frame(grey, min_face_px)?;
         let ids = self.tracker.update(&detections);
-        Ok(ids.into_iter().zip(detections).map(|(track_id, bbox)| FoundFace { track_id, bbox }).collect())
+        Ok(ids.into_iter().zip(detections).map(|(id, bbox)| FoundFace { track_id: self.shown_id(id), bbox }).collect())
     }
 
-    /// Equalizes `grey` into `self.equalized`; returns the smallest face side in pixels.
-    fn equalize(&mut self, grey: &Mat) -> Result<f32, DetectError> {
-        imgproc::equalize_hist(grey, &mut self.equalized)?;
-        Ok((self.settings.min_face_fraction * grey.cols().min(grey.rows()) as f32).max(FULL_SCAN_MIN_FACE_PX))
+    /// The smallest face side to look for, in pixels of `grey`.
+    fn min_face_px(&self, grey: &Mat) -> f32 {
+        (self.settings.min_face_fraction * grey.cols().min(grey.rows()) as f32).max(FULL_SCAN_MIN_FACE_PX)
     }
 
-    fn scan_full_frame(&mut self, min_face_px: f32) -> Result<Vec<Rect>, DetectError> {
+    /// Scans the whole frame, downscaled as far as the smallest face allows. Histogram
+    /// equalisation (the usual Haar preprocessing) runs on the downscaled image only.
+    fn scan_full_frame(&mut self, grey: &Mat, min_face_px: f32) -> Result<Vec<Rect>, DetectError> {
         let scale = (FULL_SCAN_MIN_FACE_PX / min_face_px).clamp(0.25, 1.0);
-        let image = if scale < 1.0 {
-            let size = Size::new((self.equalized.cols() as f32 * scale) as i32, (self.equalized.rows() as f32 * scale) as i32);
-            imgproc::resize(&self.equalized, &mut self.small, size, 0.0, 0.0, imgproc::INTER_AREA)?;
-            &self.small
+        if scale < 1.0 {
+            let size = Size::new((grey.cols() as f32 * scale) as i32, (grey.rows() as f32 * scale) as i32);
+            imgproc::resize(grey, &mut self.small, size, 0.0, 0.0, imgproc::INTER_AREA)?;
+            imgproc::equalize_hist(&self.small, &mut self.equalized)?;
         } else {
-            &self.equalized
-        };
+            imgproc::equalize_hist(grey, &mut self.equalized)?;
+        }
+        let image = &self.equalized;
         let min_side = (min_face_px * scale).round() as i32;
         let mut found = Vector::<Rect>::new();
         self.cascade.detect_multi_scale(
@@ -196,7 +220,7 @@ impl FaceFinder {
 
     /// Looks for each tracked face near its last box. Also says whether a confirmed face was
     /// not found (then the caller scans the whole frame).
-    fn scan_around_tracks(&mut self, frame: Rect, min_face_px: f32) -> Result<(Vec<Rect>, bool), DetectError> {
+    fn scan_around_tracks(&mut self, grey: &Mat, frame: Rect, min_face_px: f32) -> Result<(Vec<Rect>, bool), DetectError> {
         let mut detections: Vec<Rect> = Vec::new();
         let mut lost_confirmed_face = false;
         let tracked: Vec<(Rect, bool)> = self
@@ -216,10 +240,10 @@ impl FaceFinder {
             let side = bbox.width.max(bbox.height) as f32;
             let min_side = (side * TRACK_SIZE_RANGE.0).max(min_face_px).round() as i32;
             let max_side = (side * TRACK_SIZE_RANGE.1).round() as i32;
-            let roi = Mat::roi(&self.equalized, window)?;
+            imgproc::equalize_hist(&Mat::roi(grey, window)?, &mut self.equalized)?;
             let mut found = Vector::<Rect>::new();
             self.cascade.detect_multi_scale(
-                &roi,
+                &self.equalized,
                 &mut found,
                 self.settings.scale_factor,
                 self.settings.min_neighbors,
@@ -253,3 +277,4 @@ pub fn load_cascade(path: &std::path::Path) -> Result<CascadeClassifier, DetectE
     }
     Ok(cascade)
 }
+

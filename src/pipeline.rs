@@ -468,7 +468,10 @@ struct InferenceLoop {
 
 impl InferenceLoop {
     fn run(mut self) {
-        let (loaded_tx, loaded_rx) = crossbeam_channel::bounded::<Result<Classifier, String>>(1);
+        let (loaded_tx, loaded_rx) = crossbeam_channel::bounded::<Result<Classifier, String>>(4);
+        // Loader threads are joined before this thread ends: one still inside ONNX Runtime at
+        // process exit can crash it.
+        let mut loaders: Vec<JoinHandle<()>> = Vec::new();
         while !self.stop.load(Ordering::Relaxed) {
             select! {
                 recv(self.frames) -> message => match message {
@@ -481,7 +484,10 @@ impl InferenceLoop {
                     Err(_) => break, // capture ended
                 },
                 recv(self.commands) -> command => match command {
-                    Ok(InferenceCommand::SwitchModel(path)) => self.load_in_background(path, loaded_tx.clone()),
+                    Ok(InferenceCommand::SwitchModel(path)) => {
+                        loaders.retain(|handle| !handle.is_finished());
+                        loaders.extend(self.load_in_background(path, loaded_tx.clone()));
+                    }
                     Ok(InferenceCommand::SetSmoothing(alpha)) => self.smoother = alpha.map(Smoother::new),
                     Err(_) => break,
                 },
@@ -502,16 +508,25 @@ impl InferenceLoop {
                 default(POLL_INTERVAL) => {}
             }
         }
+        drop(loaded_rx);
+        for loader in loaders {
+            let _ = loader.join();
+        }
     }
 
     /// Loading takes tens of ms; doing it on the side keeps results flowing meanwhile.
-    fn load_in_background(&self, path: PathBuf, done: Sender<Result<Classifier, String>>) {
+    fn load_in_background(&self, path: PathBuf, done: Sender<Result<Classifier, String>>) -> Option<JoinHandle<()>> {
         let options = self.classifier_options;
         let spawned = std::thread::Builder::new().name("emocam-model-loader".into()).spawn(move || {
-            let _ = done.send(Classifier::load(&path, options).map_err(|e| e.to_string()));
+            // `try_send`: if the pipeline is gone nobody waits for this model.
+            let _ = done.try_send(Classifier::load(&path, options).map_err(|e| e.to_string()));
         });
-        if let Err(error) = spawned {
-            let _ = self.events.try_send(PipelineEvent::ModelFailed(format!("could not start the model loader: {error}")));
+        match spawned {
+            Ok(handle) => Some(handle),
+            Err(error) => {
+                let _ = self.events.try_send(PipelineEvent::ModelFailed(format!("could not start the model loader: {error}")));
+                None
+            }
         }
     }
 

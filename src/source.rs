@@ -385,7 +385,7 @@ impl FrameSource for Repeat {
 pub const DEMO_SIZE: Size = Size { width: 640, height: 480 };
 pub const DEMO_FPS: f64 = 30.0;
 /// How long each photo is shown, in frames.
-pub const DEMO_FRAMES_PER_PHOTO: u64 = 150;
+pub const DEMO_FRAMES_PER_PHOTO: u64 = 300;
 
 /// Public-domain photos compiled into the binary, so the demo works from any folder.
 const DEMO_PHOTOS: [(&str, &[u8]); 2] = [

@@ -103,6 +103,14 @@ BACKBONES: dict[str, Callable[[int], nn.Module]] = {
     "squeezenet1_1": _squeezenet,
 }
 
+DESCRIPTIONS: dict[str, str] = {
+    "emonet-tiny": "VGG-style CNN for 48x48: one 3x3 conv at 48 px, then two at each of 24, 12 and 6 px "
+                   "(widths 16-32-64-128), batch norm, global average pooling, dropout 0.3, linear head",
+    "emonet": "VGG-style CNN for 48x48: one 3x3 conv at 48 px, then two at each of 24, 12 and 6 px "
+              "(widths 32-64-128-256), batch norm, global average pooling, dropout 0.3, linear head",
+    "emonet-wide": "VGG-style CNN for 48x48 (widths 48-96-192-384), as emonet",
+}
+
 # The backbones of the original FER-2013 study, for the test that builds every one of them.
 STUDY_BACKBONES = ["vgg16", "resnet18", "resnet50", "resnet101", "wide_resnet101_2", "densenet121",
                    "densenet201", "efficientnet_b5", "squeezenet1_1"]

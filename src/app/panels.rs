@@ -1,0 +1,332 @@
+//! The window's panels: controls on top, status at the bottom, the selected face and settings
+//! on the right, the timeline below the video, and the video itself in the middle.
+
+use std::path::PathBuf;
+
+use egui::{Color32, RichText};
+
+use super::overlay::{self, FrameGeometry};
+use super::EmocamApp;
+use crate::source::SourceSpec;
+
+/// Accessible names of the controls (the UI tests find them by these).
+pub const SCREENSHOT_BUTTON: &str = "Screenshot";
+pub const RECORD_TOGGLE: &str = "Record";
+pub const PAUSE_TOGGLE: &str = "Pause";
+
+impl EmocamApp {
+    pub(super) fn top_bar(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::top("emocam-top").show(ui, |ui| {
+            ui.add_space(2.0);
+            ui.horizontal_wrapped(|ui| {
+                self.model_picker(ui);
+                ui.separator();
+                self.source_picker(ui);
+                ui.separator();
+                if ui.button(SCREENSHOT_BUTTON).on_hover_text("Save the annotated frame at full resolution (S)").clicked() {
+                    self.take_screenshot();
+                }
+                let mut recording = self.is_recording();
+                if ui.toggle_value(&mut recording, RECORD_TOGGLE).on_hover_text("Write one CSV row per face per frame").changed() {
+                    self.set_recording(recording);
+                }
+                let mut paused = self.paused;
+                if ui.toggle_value(&mut paused, PAUSE_TOGGLE).on_hover_text("Pause the video (Space)").changed() {
+                    self.set_paused(paused);
+                }
+                ui.checkbox(&mut self.settings.mirror, "Mirror").on_hover_text("Show the video mirrored (M)");
+            });
+            ui.add_space(2.0);
+        });
+    }
+
+    fn model_picker(&mut self, ui: &mut egui::Ui) {
+        let current = self.current_model_path().map(PathBuf::from);
+        let selected_text = match (&self.model, &self.pending_model) {
+            (_, Some(pending)) => format!("loading {}…", pending.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()),
+            (Some(model), None) => model.display_name.clone(),
+            (None, None) => "no model".into(),
+        };
+        let mut chosen = None;
+        ui.label("Model");
+        egui::ComboBox::from_id_salt("emocam-model")
+            .selected_text(selected_text)
+            .width(260.0)
+            .show_ui(ui, |ui| {
+                if self.catalog.is_scanning() {
+                    ui.label("reading models…");
+                }
+                for (i, entry) in self.catalog.entries().iter().enumerate() {
+                    let is_current = current.as_deref().is_some_and(|c| super::models::same_file(c, &entry.path));
+                    let key = if i < 9 { format!("{}. ", i + 1) } else { String::new() };
+                    let text = RichText::new(format!("{key}{}", entry.title()));
+                    let text = if entry.info.is_ok() { text } else { text.color(ui.visuals().warn_fg_color) };
+                    if ui.selectable_label(is_current, text).clicked() {
+                        chosen = Some(entry.path.clone());
+                    }
+                }
+            });
+        ui.menu_button("Open model…", |ui| {
+            ui.label("Path of an .onnx file:");
+            let field = ui.add(egui::TextEdit::singleline(&mut self.model_path_input).hint_text("/path/to/model.onnx").desired_width(320.0));
+            let submitted = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if ui.button("Load model").clicked() || submitted {
+                let path = PathBuf::from(self.model_path_input.trim());
+                if path.is_file() {
+                    chosen = Some(path);
+                    ui.close();
+                } else {
+                    self.notices.error(format!("No model file at {}", path.display()));
+                }
+            }
+        });
+        if let Some(path) = chosen {
+            self.switch_model(path);
+        }
+    }
+
+    fn source_picker(&mut self, ui: &mut egui::Ui) {
+        let playing = match (&self.source, &self.starting) {
+            (_, Some(_)) => "starting…".to_string(),
+            (Some(source), None) => source_title(source),
+            (None, None) => "no source".into(),
+        };
+        let mut chosen: Option<SourceSpec> = None;
+        ui.label("Source");
+        let menu = egui::ComboBox::from_id_salt("emocam-source").selected_text(playing).width(170.0).show_ui(ui, |ui| {
+            let mut cameras = self.cameras.clone();
+            if let Some(SourceSpec::Camera(index)) = self.source {
+                if !cameras.contains(&index) {
+                    cameras.push(index);
+                    cameras.sort_unstable();
+                }
+            }
+            for &index in &cameras {
+                let spec = SourceSpec::Camera(index);
+                if ui.selectable_label(self.source.as_ref() == Some(&spec), source_title(&spec)).clicked() {
+                    chosen = Some(spec);
+                }
+            }
+            if self.camera_probe.is_some() {
+                ui.label("looking for cameras…");
+            } else if cameras.is_empty() && self.cameras_probed {
+                ui.label("no camera found");
+            }
+            if ui.selectable_label(self.source == Some(SourceSpec::Demo), "Built-in demo").clicked() {
+                chosen = Some(SourceSpec::Demo);
+            }
+        });
+        // Probing opens every camera, so it happens only when someone looks at the list.
+        if menu.response.clicked() && !self.cameras_probed {
+            self.cameras_probed = true;
+            self.probe_cameras();
+        }
+        if ui.small_button("Rescan").on_hover_text("Look for cameras again").clicked() {
+            self.probe_cameras();
+        }
+        ui.menu_button("Open file…", |ui| {
+            ui.label("Video, image or folder of images:");
+            let field = ui.add(egui::TextEdit::singleline(&mut self.source_path_input).hint_text("/path/to/video.mp4").desired_width(320.0));
+            let submitted = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if ui.button("Play").clicked() || submitted {
+                let path = PathBuf::from(self.source_path_input.trim());
+                if path.exists() {
+                    chosen = Some(self.source_path_input.trim().parse().unwrap_or(SourceSpec::Video(path)));
+                    ui.close();
+                } else {
+                    self.notices.error(format!("{} not found", path.display()));
+                }
+            }
+        });
+        if let Some(spec) = chosen {
+            self.notices.set_banner(None);
+            self.start_source(Some(spec));
+        }
+    }
+
+    pub(super) fn status_bar(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::bottom("emocam-status").show(ui, |ui| {
+            ui.horizontal_wrapped(|ui| {
+                let stats = self.feed.as_ref().map(|f| f.stats()).unwrap_or_default();
+                ui.label(format!("capture {:.1} fps", stats.capture_fps));
+                ui.separator();
+                ui.label(format!("processed {:.1} fps", stats.processed_fps));
+                ui.separator();
+                ui.label(format!("detect {:.1} ms · infer {:.1} ms", stats.detect_ms, stats.infer_ms));
+                ui.separator();
+                match self.latency.p95_ms() {
+                    Some(p95) => ui.label(format!("capture-to-display p95 {p95:.0} ms")),
+                    None => ui.label("capture-to-display p95 –"),
+                };
+                ui.separator();
+                ui.label(format!("model: {}", self.current_model_name().unwrap_or("none")));
+                if let Some(source) = &self.source {
+                    ui.separator();
+                    let state = if self.paused {
+                        " (paused)"
+                    } else if self.source_ended || self.feed.as_ref().is_some_and(|f| f.ended()) {
+                        " (ended)"
+                    } else {
+                        ""
+                    };
+                    ui.label(format!("source: {}{state}", source_title(source)));
+                }
+                let recording = self.recorder.lock().recording.as_ref().map(|r| (r.rows(), r.current_file().map(|p| p.display().to_string())));
+                if let Some((rows, file)) = recording {
+                    ui.separator();
+                    ui.label(RichText::new(format!("REC {rows} rows")).color(Color32::from_rgb(230, 70, 70)))
+                        .on_hover_text(file.unwrap_or_default());
+                }
+            });
+        });
+    }
+
+    pub(super) fn timeline_panel(&mut self, ui: &mut egui::Ui) {
+        let selected = self.selected_face();
+        egui::Panel::bottom("emocam-timeline").resizable(true).default_size(170.0).show(ui, |ui| {
+            let title = match selected {
+                Some(id) => format!("Last {:.0} s of face #{id}", super::timeline::WINDOW_SECONDS),
+                None => "Timeline (no face)".into(),
+            };
+            ui.label(RichText::new(title).strong());
+            self.timeline.show(ui, selected);
+        });
+    }
+
+    pub(super) fn side_panel(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::right("emocam-side").resizable(true).default_size(280.0).show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                self.selected_face_ui(ui);
+                ui.separator();
+                self.face_list_ui(ui);
+                ui.separator();
+                self.settings_ui(ui);
+            });
+        });
+    }
+
+    fn selected_face_ui(&mut self, ui: &mut egui::Ui) {
+        let selected = self.selected_face();
+        let picked = self.face_was_picked();
+        let Some(result) = &self.current else {
+            ui.heading("Selected face");
+            ui.label(if self.starting.is_some() { "Starting the video…" } else { "No video" });
+            return;
+        };
+        let Some(face) = selected.and_then(|id| result.faces.iter().find(|f| f.track_id == id)) else {
+            ui.heading("Selected face");
+            ui.label("No face in view");
+            return;
+        };
+        let how = if picked { "picked" } else { "largest" };
+        ui.heading(format!("Face #{} ({how})", face.track_id));
+        ui.label(RichText::new(format!("model: {}", result.model.display_name)).small());
+        ui.add_space(4.0);
+        let best = crate::scores::top(&face.probabilities).map(|(i, _)| i);
+        egui::Grid::new("emocam-face-bars").num_columns(3).spacing([8.0, 6.0]).show(ui, |ui| {
+            for (i, p) in face.probabilities.iter().enumerate() {
+                let name = result.model.labels.get(i).map(String::as_str).unwrap_or("?");
+                let text = RichText::new(name);
+                ui.label(if best == Some(i) { text.strong() } else { text });
+                ui.add(egui::ProgressBar::new(p.clamp(0.0, 1.0)).fill(overlay::label_color(i)).desired_width(140.0).corner_radius(2.0));
+                ui.label(format!("{:>3.0}%", p * 100.0));
+                ui.end_row();
+            }
+        });
+    }
+
+    fn face_list_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(result) = &self.current else { return };
+        ui.label(RichText::new(format!("Faces in view: {}", result.faces.len())).strong());
+        let selected = self.selected_face();
+        let mut clicked = None;
+        for face in &result.faces {
+            let (best, confidence) = crate::scores::top(&face.probabilities).unwrap_or((0, 0.0));
+            let name = result.model.labels.get(best).map(String::as_str).unwrap_or("?");
+            let text = format!("#{}  {name} {:.0}%", face.track_id, confidence * 100.0);
+            if ui.selectable_label(selected == Some(face.track_id), text).clicked() {
+                clicked = Some(face.track_id);
+            }
+        }
+        if let Some(id) = clicked {
+            self.pick_face(id);
+        }
+    }
+
+    fn settings_ui(&mut self, ui: &mut egui::Ui) {
+        ui.label(RichText::new("Face detector").strong());
+        let before = self.settings.clone();
+        egui::Grid::new("emocam-detector").num_columns(2).show(ui, |ui| {
+            ui.label("Cascade");
+            egui::ComboBox::from_id_salt("emocam-cascade").selected_text(self.settings.cascade_label()).show_ui(ui, |ui| {
+                for name in &self.cascades {
+                    ui.selectable_value(&mut self.settings.cascade, name.clone(), name);
+                }
+            });
+            ui.end_row();
+            ui.label("Min face size");
+            ui.add(egui::Slider::new(&mut self.settings.min_face_fraction, 0.03..=0.6).custom_formatter(|v, _| format!("{:.0}%", v * 100.0)))
+                .on_hover_text("Smallest face, as a share of the frame's shorter side");
+            ui.end_row();
+            ui.label("Sensitivity");
+            ui.add(egui::Slider::new(&mut self.settings.min_neighbors, 1..=15))
+                .on_hover_text("Neighbouring hits needed per face: higher finds fewer false faces");
+            ui.end_row();
+            ui.label("Scale step");
+            ui.add(egui::Slider::new(&mut self.settings.scale_factor, 1.05..=1.5)).on_hover_text("Smaller finds more faces, slower");
+            ui.end_row();
+        });
+        if self.settings.detector() != before.detector() {
+            self.apply_detector_settings();
+        }
+        ui.add_space(4.0);
+        if ui.checkbox(&mut self.settings.smoothing, "Smooth over time").on_hover_text("Average each face's scores over recent frames").changed() {
+            self.apply_smoothing();
+        }
+        ui.checkbox(&mut self.settings.show_timeline, "Show timeline");
+        ui.add_space(8.0);
+        ui.label(RichText::new(format!("Screenshots go to {}", self.screenshot_dir.display())).small());
+        ui.label(RichText::new("Keys: S screenshot · Space pause · M mirror · 1–9 models").small());
+    }
+
+    pub(super) fn video_panel(&mut self, ui: &mut egui::Ui) {
+        egui::CentralPanel::default().frame(egui::Frame::NONE.fill(Color32::from_gray(16))).show(ui, |ui| {
+            if let Some(banner) = self.notices.banner() {
+                egui::Frame::NONE.fill(Color32::from_rgb(110, 80, 20)).inner_margin(6.0).show(ui, |ui| {
+                    ui.set_width(ui.available_width());
+                    ui.label(RichText::new(banner).color(Color32::WHITE).strong());
+                });
+            }
+            let available = ui.available_rect_before_wrap();
+            let (Some(texture), Some(result)) = (&self.texture, &self.current) else {
+                ui.centered_and_justified(|ui| {
+                    if self.starting.is_some() {
+                        ui.spinner();
+                    } else {
+                        ui.label("No video");
+                    }
+                });
+                return;
+            };
+            let frame_size = egui::vec2(result.frame_size.width as f32, result.frame_size.height as f32);
+            let geometry = FrameGeometry::fit(available, frame_size, self.settings.mirror);
+            ui.painter().image(texture.id(), geometry.image_rect, geometry.uv(), Color32::WHITE);
+            let selected = self.selected_face();
+            let clicked = overlay::show_faces(ui, &geometry, &result.faces, &result.model.labels, selected);
+            if let Some(id) = clicked {
+                self.pick_face(id);
+            }
+        });
+    }
+}
+
+/// How a source is named in the UI.
+pub fn source_title(source: &SourceSpec) -> String {
+    match source {
+        SourceSpec::Camera(index) => format!("Camera {index}"),
+        SourceSpec::Demo => "Built-in demo".into(),
+        SourceSpec::Video(p) | SourceSpec::Image(p) | SourceSpec::Folder(p) => {
+            p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! User settings that survive restarts (stored by eframe's persistence in the config dir).
+
+use serde::{Deserialize, Serialize};
+
+use crate::detect::DetectorSettings;
+
+/// Key under which the settings are stored.
+pub const STORAGE_KEY: &str = "emocam-settings";
+/// EMA weight of the newest frame when smoothing is on.
+pub const SMOOTHING_ALPHA: f32 = 0.3;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Short cascade name (`frontalface_default`) or a path.
+    pub cascade: String,
+    pub scale_factor: f64,
+    /// "Sensitivity": neighbouring hits needed per face.
+    pub min_neighbors: i32,
+    /// Smallest face as a fraction of the frame's shorter side.
+    pub min_face_fraction: f32,
+    pub full_scan_interval_frames: u32,
+    pub smoothing: bool,
+    /// Show the video like a mirror (what people expect from a front camera).
+    pub mirror: bool,
+    pub show_timeline: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let detector = DetectorSettings::default();
+        Self {
+            cascade: "frontalface_default".into(),
+            scale_factor: detector.scale_factor,
+            min_neighbors: detector.min_neighbors,
+            min_face_fraction: detector.min_face_fraction,
+            full_scan_interval_frames: detector.full_scan_interval_frames,
+            smoothing: true,
+            mirror: false,
+            show_timeline: true,
+        }
+    }
+}
+
+impl Settings {
+    /// Settings for a run: detector options given on the command line (anything but the
+    /// defaults) win over saved ones.
+    pub fn merged(saved: Option<Settings>, command_line: &DetectorSettings) -> Settings {
+        let mut settings = saved.unwrap_or_default();
+        if *command_line != DetectorSettings::default() {
+            settings.cascade = command_line.cascade.display().to_string();
+            settings.scale_factor = command_line.scale_factor;
+            settings.min_neighbors = command_line.min_neighbors;
+            settings.min_face_fraction = command_line.min_face_fraction;
+            settings.full_scan_interval_frames = command_line.full_scan_interval_frames;
+        }
+        settings
+    }
+
+    pub fn detector(&self) -> DetectorSettings {
+        DetectorSettings {
+            cascade: crate::resources::cascade_path(&self.cascade),
+            scale_factor: self.scale_factor,
+            min_neighbors: self.min_neighbors,
+            min_face_fraction: self.min_face_fraction,
+            full_scan_interval_frames: self.full_scan_interval_frames,
+        }
+    }
+
+    pub fn smoothing_alpha(&self) -> Option<f32> {
+        self.smoothing.then_some(SMOOTHING_ALPHA)
+    }
+
+    /// The cascade's short name when it is one of `haarcascades/`, for the dropdown.
+    pub fn cascade_label(&self) -> String {
+        std::path::Path::new(&self.cascade)
+            .file_stem()
+            .map(|s| s.to_string_lossy().trim_start_matches("haarcascade_").to_string())
+            .unwrap_or_else(|| self.cascade.clone())
+    }
+}

@@ -1,0 +1,236 @@
+//! UI tests of the desktop app, driven headless with egui_kittest (no window, no GPU): the
+//! demo fallback, model switching (also to a broken model), screenshots, and picking a face.
+//!
+//! Each test runs the real pipeline on the built-in demo (or a still image) with the tiny
+//! random-weights fixture model, and polls with generous timeouts instead of timing anything.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui_kittest::kittest::Queryable as _;
+use egui_kittest::Harness;
+use emocam::app::{face_label, AppOptions, EmocamApp, Severity};
+use emocam::detect::DetectorSettings;
+use emocam::model::ClassifierOptions;
+use emocam::source::SourceSpec;
+
+/// Longest wait for anything asynchronous (pipeline start, a model switch, a screenshot).
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn fixture_model() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny.onnx"))
+}
+
+/// True when the app can run here; otherwise says why the calling test is skipped.
+fn can_run() -> bool {
+    if let Err(e) = emocam::runtime::environment() {
+        eprintln!("SKIPPED: {e}");
+        return false;
+    }
+    if !fixture_model().is_file() {
+        eprintln!("SKIPPED: no test model at {}", fixture_model().display());
+        return false;
+    }
+    true
+}
+
+fn options(source: Option<SourceSpec>, models_dir: &Path, screenshots: &Path) -> AppOptions {
+    AppOptions {
+        source,
+        model: fixture_model(),
+        models_dir: models_dir.to_path_buf(),
+        classifier: ClassifierOptions::default(),
+        detector: DetectorSettings::default(),
+        screenshots: Some(screenshots.to_path_buf()),
+    }
+}
+
+/// A harness showing a freshly started app (the app needs the harness's egui context).
+fn start(options: AppOptions) -> Harness<'static, Option<EmocamApp>> {
+    let mut harness = Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_ui_state(|ui, app: &mut Option<EmocamApp>| {
+            if let Some(app) = app {
+                app.ui(ui);
+            }
+        }, None);
+    let app = EmocamApp::new(options, harness.ctx.clone(), None);
+    *harness.state_mut() = Some(app);
+    harness
+}
+
+fn app<'h>(harness: &'h Harness<'static, Option<EmocamApp>>) -> &'h EmocamApp {
+    harness.state().as_ref().expect("the app was started")
+}
+
+/// Steps the UI until `done` holds; false after [`PATIENCE`].
+fn step_until(harness: &mut Harness<'static, Option<EmocamApp>>, mut done: impl FnMut(&EmocamApp) -> bool) -> bool {
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        harness.step();
+        if done(app(harness)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// Waits for `more` frames beyond those shown so far: proof that results still flow.
+fn frames_keep_coming(harness: &mut Harness<'static, Option<EmocamApp>>, more: u64) -> bool {
+    let seen = app(harness).frames_shown();
+    step_until(harness, |app| app.frames_shown() >= seen + more)
+}
+
+fn has_toast(app: &EmocamApp, severity: Severity, text: &str) -> bool {
+    app.toasts().iter().any(|(s, t)| *s == severity && t.contains(text))
+}
+
+#[test]
+fn missing_camera_falls_back_to_the_demo_with_a_notice() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    // With no camera here, "no source" must fall back; where camera 0 exists, ask for a camera
+    // that cannot exist instead (a negative index never opens).
+    let no_camera_here = emocam::source::CameraSource::open(0).is_err();
+    let (source, expected) = if no_camera_here {
+        (None, "No camera found — playing the built-in demo")
+    } else {
+        (Some(SourceSpec::Camera(-1)), "playing the built-in demo")
+    };
+    let mut harness = start(options(source, dir.path(), dir.path()));
+    assert!(step_until(&mut harness, |app| app.frames_shown() > 0), "no frame shown within {PATIENCE:?}");
+    let app_now = app(&harness);
+    assert_eq!(app_now.source(), Some(&SourceSpec::Demo));
+    let notice = app_now.notice().unwrap_or_default().to_string();
+    assert!(notice.contains(expected), "notice is {notice:?}");
+    harness.step();
+    assert!(harness.query_by_label_contains(expected).is_some(), "the notice is not on screen");
+    assert!(frames_keep_coming(&mut harness, 5), "the demo does not play");
+}
+
+#[test]
+fn switching_models_and_a_broken_model_keeps_the_video_running() {
+    if !can_run() {
+        return;
+    }
+    let models = tempfile::tempdir().expect("tempdir");
+    let first = models.path().join("a_tiny.onnx");
+    let broken = models.path().join("b_broken.onnx");
+    let second = models.path().join("c_tiny_copy.onnx");
+    std::fs::copy(fixture_model(), &first).expect("copy model");
+    std::fs::copy(fixture_model(), &second).expect("copy model");
+    std::fs::write(&broken, b"this is not an ONNX model").expect("write broken model");
+    let mut opts = options(Some(SourceSpec::Demo), models.path(), models.path());
+    opts.model = first.clone();
+    let mut harness = start(opts);
+
+    // The dropdown lists all three; the broken one as unusable.
+    assert!(step_until(&mut harness, |app| app.frames_shown() > 0 && app.models().len() == 3), "app did not start and list 3 models");
+    let entries = app(&harness).models().to_vec();
+    assert!(entries.iter().find(|e| e.path == broken).is_some_and(|e| e.info.is_err()), "broken model not marked unusable");
+    assert!(entries.iter().filter(|e| e.info.is_ok()).count() == 2);
+
+    // A working switch while the video runs.
+    harness.state_mut().as_mut().expect("app").switch_model(second.clone());
+    assert!(
+        step_until(&mut harness, |app| app.current_model_path() == Some(second.as_path())),
+        "did not switch to {}",
+        second.display()
+    );
+    let name_before = app(&harness).current_model_name().map(str::to_owned);
+
+    // Key 2 picks the second entry: the broken model. It must fail visibly and change nothing.
+    harness.key_press(egui::Key::Num2);
+    assert!(
+        step_until(&mut harness, |app| has_toast(app, Severity::Error, "b_broken.onnx")),
+        "no error shown for the broken model; toasts: {:?}",
+        app(&harness).toasts()
+    );
+    harness.step();
+    assert!(harness.query_by_label_contains("Cannot switch to").is_some(), "the error is not on screen");
+    assert_eq!(app(&harness).current_model_path(), Some(second.as_path()));
+    assert_eq!(app(&harness).current_model_name().map(str::to_owned), name_before);
+    assert!(frames_keep_coming(&mut harness, 5), "results stopped after the failed switch");
+}
+
+#[test]
+fn screenshot_button_saves_a_full_resolution_png() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shots = dir.path().join("shots");
+    let mut harness = start(options(Some(SourceSpec::Demo), dir.path(), &shots));
+    assert!(step_until(&mut harness, |app| app.frames_shown() > 0), "no frame shown");
+    harness.get_by_label("Screenshot").click();
+    assert!(step_until(&mut harness, |app| app.last_screenshot().is_some()), "no screenshot; toasts: {:?}", app(&harness).toasts());
+    let path = app(&harness).last_screenshot().expect("screenshot path").to_path_buf();
+    assert_eq!(path.parent(), Some(shots.as_path()));
+    assert_eq!(path.extension().and_then(|e| e.to_str()), Some("png"));
+    let bytes = std::fs::read(&path).expect("read screenshot");
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    let image = opencv::imgcodecs::imread(&path, opencv::imgcodecs::IMREAD_COLOR).expect("decode");
+    use opencv::prelude::MatTraitConst as _;
+    assert_eq!((image.cols(), image.rows()), (640, 480), "not the demo's native size");
+    assert!(has_toast(app(&harness), Severity::Info, &path.display().to_string()), "the path is not shown");
+}
+
+#[test]
+fn screenshot_into_an_unwritable_folder_shows_an_error_and_the_app_keeps_running() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A folder below a plain file can never be created (even as root).
+    let blocker = dir.path().join("plain-file");
+    std::fs::write(&blocker, b"x").expect("write file");
+    let mut harness = start(options(Some(SourceSpec::Demo), dir.path(), &blocker.join("shots")));
+    assert!(step_until(&mut harness, |app| app.frames_shown() > 0), "no frame shown");
+    harness.key_press(egui::Key::S);
+    assert!(
+        step_until(&mut harness, |app| has_toast(app, Severity::Error, "Screenshot failed")),
+        "no error shown; toasts: {:?}",
+        app(&harness).toasts()
+    );
+    assert!(app(&harness).last_screenshot().is_none());
+    harness.step();
+    assert!(harness.query_by_label_contains("cannot create the screenshot folder").is_some(), "the reason is not on screen");
+    assert!(frames_keep_coming(&mut harness, 5), "the app stopped after the failed screenshot");
+}
+
+/// Two demo photos side by side: a still with two faces.
+fn two_face_image(dir: &Path) -> PathBuf {
+    use opencv::core::{Mat, Vector};
+    let demo = emocam::source::DemoSource::new(false).expect("demo");
+    let (_, left) = demo.render(0).expect("frame");
+    let (_, right) = demo.render(emocam::source::DEMO_FRAMES_PER_PHOTO).expect("frame");
+    let mut both = Mat::default();
+    opencv::core::hconcat2(&left, &right, &mut both).expect("hconcat");
+    let path = dir.join("two_faces.png");
+    assert!(opencv::imgcodecs::imwrite(&path, &both, &Vector::new()).expect("imwrite"));
+    path
+}
+
+#[test]
+fn clicking_a_face_selects_it() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = two_face_image(dir.path());
+    let mut harness = start(options(Some(SourceSpec::Image(image)), dir.path(), dir.path()));
+    assert!(step_until(&mut harness, |app| app.current_faces().len() >= 2), "two faces not found; faces: {:?}", app(&harness).current_faces());
+    let auto = app(&harness).selected_face().expect("a face is selected by default");
+    assert!(!app(&harness).face_was_picked());
+    let other = app(&harness).current_faces().iter().map(|f| f.track_id).find(|&id| id != auto).expect("a second face");
+
+    harness.get_by_label(&face_label(other)).click();
+    harness.step();
+    harness.step();
+    assert_eq!(app(&harness).selected_face(), Some(other), "the clicked face is not selected");
+    assert!(app(&harness).face_was_picked());
+    assert!(harness.query_by_label(&format!("Face #{other} (picked)")).is_some(), "the side panel does not show the picked face");
+}

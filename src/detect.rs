@@ -6,8 +6,9 @@
 //! between looks for each tracked face in a small window around its last box, over a narrow
 //! range of sizes. Track ids come from [`crate::track::Tracker`].
 //!
-//! Haar cascades produce occasional false faces that don't survive to the next frame, so in
-//! video a new face is reported once it was found in [`CONFIRMATION_HITS`] frames. When a
+//! Haar cascades produce occasional false faces, so in video a new face is reported once it was
+//! found in [`CONFIRMATION_HITS`] frames and a second, differently trained cascade
+//! ([`VERIFIER_CASCADE`]) also sees a face there; a track that fails the check stays hidden. When a
 //! confirmed face is not re-found around its box, the whole frame is scanned at once, so a
 //! moving face is not dropped for a frame. Still images are scanned whole and reported
 //! without confirmation.
@@ -71,6 +72,10 @@ const TRACK_SIZE_RANGE: (f32, f32) = (0.8, 1.25);
 
 /// Frames a new face must be found in before it is reported (video only).
 pub const CONFIRMATION_HITS: u32 = 2;
+/// The cascade that double-checks new faces in video (skipped if the file is missing).
+pub const VERIFIER_CASCADE: &str = "frontalface_alt2";
+/// Margin around a new face's box searched by the verifier, as a fraction of its side.
+const VERIFY_MARGIN: f32 = 0.2;
 
 /// A face found in a frame.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -82,6 +87,9 @@ pub struct FoundFace {
 /// Finds and tracks faces frame after frame.
 pub struct FaceFinder {
     cascade: CascadeClassifier,
+    verifier: Option<CascadeClassifier>,
+    /// Tracks the verifier turned down: never reported.
+    rejected: std::collections::HashSet<u64>,
     settings: DetectorSettings,
     tracker: Tracker,
     /// Ids shown to users, given when a track is confirmed, so that unconfirmed (mostly false)
@@ -103,8 +111,11 @@ impl FaceFinder {
             return Err(DetectError::Settings(format!("min face size must be a fraction below 1, got {}", settings.min_face_fraction)));
         }
         let cascade = load_cascade(&settings.cascade)?;
+        let verifier = load_cascade(&crate::resources::cascade_path(VERIFIER_CASCADE)).ok();
         Ok(Self {
             cascade,
+            verifier,
+            rejected: std::collections::HashSet::new(),
             settings,
             tracker: Tracker::default(),
             shown_ids: std::collections::HashMap::new(),
@@ -123,6 +134,7 @@ impl FaceFinder {
     pub fn reset(&mut self) {
         self.tracker.reset();
         self.shown_ids.clear();
+        self.rejected.clear();
         self.next_shown_id = 1;
         self.frames_since_full_scan = 0;
     }
@@ -157,14 +169,38 @@ impl FaceFinder {
             }
         };
         let ids = self.tracker.update(&detections);
-        let confirmed: Vec<(u64, Rect)> = ids
-            .into_iter()
-            .zip(detections)
-            .filter(|(id, _)| self.tracker.track(*id).is_some_and(|t| t.hits >= CONFIRMATION_HITS))
-            .collect();
         let tracker = &self.tracker;
         self.shown_ids.retain(|id, _| tracker.track(*id).is_some());
-        Ok(confirmed.into_iter().map(|(id, bbox)| FoundFace { track_id: self.shown_id(id), bbox }).collect())
+        self.rejected.retain(|id| tracker.track(*id).is_some());
+        let mut faces = Vec::new();
+        for (id, bbox) in ids.into_iter().zip(detections) {
+            let hits = self.tracker.track(id).map_or(0, |t| t.hits);
+            if hits < CONFIRMATION_HITS || self.rejected.contains(&id) {
+                continue;
+            }
+            if !self.shown_ids.contains_key(&id) && !self.verify(grey, frame, bbox)? {
+                self.rejected.insert(id);
+                continue;
+            }
+            faces.push(FoundFace { track_id: self.shown_id(id), bbox });
+        }
+        Ok(faces)
+    }
+
+    /// Whether the verifier cascade also finds a face at `bbox` (true without a verifier).
+    fn verify(&mut self, grey: &Mat, frame: Rect, bbox: Rect) -> Result<bool, DetectError> {
+        let Some(verifier) = &mut self.verifier else { return Ok(true) };
+        let side = bbox.width.max(bbox.height) as f32;
+        let margin = (side * VERIFY_MARGIN) as i32;
+        let window = Rect::new(bbox.x - margin, bbox.y - margin, bbox.width + 2 * margin, bbox.height + 2 * margin) & frame;
+        if window.width <= 0 || window.height <= 0 {
+            return Ok(false);
+        }
+        imgproc::equalize_hist(&Mat::roi(grey, window)?, &mut self.equalized)?;
+        let mut found = Vector::<Rect>::new();
+        let (min_side, max_side) = ((side * TRACK_SIZE_RANGE.0) as i32, (side * TRACK_SIZE_RANGE.1 * 1.2) as i32);
+        verifier.detect_multi_scale(&self.equalized, &mut found, 1.1, 3, 0, Size::new(min_side, min_side), Size::new(max_side, max_side))?;
+        Ok(!found.is_empty())
     }
 
     /// Faces in a still image: a full scan, every face reported, nothing carried over.

@@ -349,6 +349,18 @@ impl CaptureLoop {
                 std::thread::sleep(POLL_INTERVAL);
                 continue;
             }
+            if pace {
+                // Wait for the frame's due time before reading it, so that `captured_at` is
+                // when a camera would have delivered it.
+                played_ms += 1e3 / fallback_fps;
+                let due = started + Duration::from_secs_f64(played_ms / 1e3);
+                match due.checked_duration_since(Instant::now()) {
+                    Some(wait) => std::thread::sleep(wait.min(Duration::from_millis(500))),
+                    // Far behind (after a pause, or a slow stage): play on from now instead of
+                    // rushing through the backlog.
+                    None => played_ms = played_ms.max(started.elapsed().as_secs_f64() * 1e3 - 100.0),
+                }
+            }
             let captured_at = Instant::now();
             let frame = match self.source.next_frame() {
                 Ok(Some(frame)) => {
@@ -372,13 +384,6 @@ impl CaptureLoop {
                 }
             };
             let decode_ms = ms_since(captured_at);
-            if pace {
-                played_ms += 1e3 / fallback_fps;
-                let due = started + Duration::from_secs_f64(played_ms / 1e3);
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait.min(Duration::from_millis(500)));
-                }
-            }
             match self.detect(frame, captured_at, decode_ms) {
                 Ok(detected) => {
                     if !self.frames.send(detected, &self.stop) {

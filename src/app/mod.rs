@@ -82,6 +82,7 @@ impl eframe::App for WindowApp {
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        eprintln!("emocam: {}", self.0.performance_summary());
         self.0.shut_down();
     }
 }
@@ -111,6 +112,8 @@ pub struct EmocamApp {
     current: Option<FrameResult>,
     frames_shown: u64,
     latency: LatencyMeter,
+    /// Time spent in [`EmocamApp::ui`] per pass.
+    ui_time: LatencyMeter,
     /// A face the user clicked; `None` follows the largest face.
     picked_face: Option<u64>,
 
@@ -151,6 +154,7 @@ impl EmocamApp {
             current: None,
             frames_shown: 0,
             latency: LatencyMeter::default(),
+            ui_time: LatencyMeter::default(),
             picked_face: None,
             catalog: ModelCatalog::default(),
             cameras: Vec::new(),
@@ -539,6 +543,7 @@ impl EmocamApp {
 
     /// Draws one frame of the UI. Call once per pass.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
+        let started = std::time::Instant::now();
         let ctx = ui.ctx().clone();
         self.poll();
         self.handle_keys(&ctx);
@@ -550,6 +555,20 @@ impl EmocamApp {
         self.side_panel(ui);
         self.video_panel(ui);
         self.notices.show(&ctx);
+        // Layout and drawing commands only; egui's tessellation and GL painting come after.
+        self.ui_time.add(started.elapsed());
+    }
+
+    /// One line of performance figures, printed when the window closes.
+    pub fn performance_summary(&self) -> String {
+        let ms = |v: Option<f64>| v.map(|v| format!("{v:.1} ms")).unwrap_or_else(|| "–".into());
+        format!(
+            "{} frames shown; capture-to-display p95 {}; UI pass p95 {} (last {} frames)",
+            self.frames_shown,
+            ms(self.latency.p95_ms()),
+            ms(self.ui_time.p95_ms()),
+            self.ui_time.sample_count()
+        )
     }
 }
 

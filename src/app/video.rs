@@ -191,6 +191,10 @@ impl LatencyMeter {
         self.samples.push_back(latency.as_secs_f64() * 1e3);
     }
 
+    pub fn sample_count(&self) -> usize {
+        self.samples.len()
+    }
+
     /// 95th percentile in ms, once there are samples.
     pub fn p95_ms(&self) -> Option<f64> {
         if self.samples.is_empty() {

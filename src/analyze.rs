@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use opencv::core::{Mat, Size, Vector};
+use opencv::core::{Mat, Vector};
 use opencv::prelude::*;
 use opencv::{imgcodecs, videoio};
 
@@ -159,7 +159,7 @@ impl Annotator {
             }
             Annotator::Video { path, writer, fps } => {
                 if writer.is_none() {
-                    *writer = Some(open_video_writer(path, *fps, result.frame_size)?);
+                    *writer = Some(source::video_writer(path, *fps, result.frame_size)?);
                 }
                 if let Some(writer) = writer {
                     writer.write(&image)?;
@@ -189,19 +189,6 @@ pub fn write_image(path: &Path, image: &Mat) -> Result<()> {
         bail!("cannot write image {}", path.display());
     }
     Ok(())
-}
-
-fn open_video_writer(path: &Path, fps: f64, size: Size) -> Result<videoio::VideoWriter> {
-    let fourcc = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("avi")) {
-        videoio::VideoWriter::fourcc('M', 'J', 'P', 'G')?
-    } else {
-        videoio::VideoWriter::fourcc('m', 'p', '4', 'v')?
-    };
-    let writer = videoio::VideoWriter::new(path, fourcc, fps, size, true)?;
-    if !writer.is_opened()? {
-        bail!("cannot write video {}", path.display());
-    }
-    Ok(writer)
 }
 
 /// Faces per inference batch in `--faces` mode.

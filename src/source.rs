@@ -128,7 +128,7 @@ pub fn open(spec: &SourceSpec, loop_demo: bool) -> Result<Box<dyn FrameSource>, 
 /// Keeps OpenCV's own warnings (e.g. about missing cameras) off the terminal: emocam reports
 /// failures itself.
 pub fn quiet_opencv_logging() {
-    let _ = opencv::core::set_log_level(opencv::core::LogLevel::LOG_LEVEL_ERROR);
+    let _ = opencv::core::set_log_level(opencv::core::LogLevel::LOG_LEVEL_SILENT);
 }
 
 pub struct CameraSource {
@@ -461,19 +461,24 @@ impl FrameSource for DemoSource {
     }
 }
 
-/// Writes `frames` demo frames to a video file (MJPG for `.avi`, mp4v otherwise): a clip for
-/// tests and benchmarks.
-pub fn write_demo_clip(path: &Path, frames: u64) -> Result<(), SourceError> {
-    let demo = DemoSource::new(true)?;
+/// Opens a video file for writing: MJPG for `.avi`, mp4v otherwise.
+pub fn video_writer(path: &Path, fps: f64, size: Size) -> Result<videoio::VideoWriter, SourceError> {
     let fourcc = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("avi")) {
         videoio::VideoWriter::fourcc('M', 'J', 'P', 'G')?
     } else {
         videoio::VideoWriter::fourcc('m', 'p', '4', 'v')?
     };
-    let mut writer = videoio::VideoWriter::new(path, fourcc, DEMO_FPS, DEMO_SIZE, true)?;
+    let writer = videoio::VideoWriter::new(path, fourcc, fps, size, true)?;
     if !writer.is_opened()? {
-        return Err(SourceError::Io(path.to_path_buf(), std::io::Error::other("could not create the video file")));
+        return Err(SourceError::Io(path.to_path_buf(), std::io::Error::other("cannot write a video file here")));
     }
+    Ok(writer)
+}
+
+/// Writes `frames` demo frames to a video file: a clip for tests and benchmarks.
+pub fn write_demo_clip(path: &Path, frames: u64) -> Result<(), SourceError> {
+    let demo = DemoSource::new(true)?;
+    let mut writer = video_writer(path, DEMO_FPS, DEMO_SIZE)?;
     for index in 0..frames {
         writer.write(&demo.render(index)?.1)?;
     }

@@ -202,7 +202,7 @@ pub fn run() -> Result<()> {
     let cli = Cli::parse();
     // Warnings from background threads (the app's notices are also logged); `EMOCAM_LOG=info`
     // or `debug` shows more.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EMOCAM_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EMOCAM_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("emocam=warn"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     crate::source::quiet_opencv_logging();
     match cli.command {

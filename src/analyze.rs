@@ -13,7 +13,7 @@ use crate::annotate::{annotate, FaceAnnotation};
 use crate::cli::{AnalyzeArgs, ModelArgs};
 use crate::face::{Framing, GrayFace};
 use crate::model::{discover, Classifier};
-use crate::pipeline::{FrameResult, Mode, Pipeline, PipelineConfig, PipelineEvent};
+use crate::pipeline::{FaceResult, FrameResult, Mode, Pipeline, PipelineConfig, PipelineEvent};
 use crate::records::{FaceRecord, RecordFormat, RecordWriter};
 use crate::scores::top;
 use crate::source::{self, SourceSpec};
@@ -140,11 +140,7 @@ impl Annotator {
     fn write(&mut self, result: &FrameResult) -> Result<()> {
         let Some(frame) = &result.frame else { return Ok(()) };
         let mut image = frame.try_clone()?;
-        let faces: Vec<FaceAnnotation<'_>> = result
-            .faces
-            .iter()
-            .map(|f| FaceAnnotation { track_id: f.track_id, bbox: f.bbox, probabilities: &f.probabilities })
-            .collect();
+        let faces: Vec<FaceAnnotation<'_>> = result.faces.iter().map(FaceResult::annotation).collect();
         annotate(&mut image, &faces, &result.model.labels)?;
         match self {
             Annotator::Images { dir, single_file } => {

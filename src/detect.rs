@@ -191,8 +191,7 @@ impl FaceFinder {
     fn verify(&mut self, grey: &Mat, frame: Rect, bbox: Rect) -> Result<bool, DetectError> {
         let Some(verifier) = &mut self.verifier else { return Ok(true) };
         let side = bbox.width.max(bbox.height) as f32;
-        let margin = (side * VERIFY_MARGIN) as i32;
-        let window = Rect::new(bbox.x - margin, bbox.y - margin, bbox.width + 2 * margin, bbox.height + 2 * margin) & frame;
+        let window = grown_window(bbox, VERIFY_MARGIN, frame);
         if window.width <= 0 || window.height <= 0 {
             return Ok(false);
         }
@@ -267,8 +266,7 @@ impl FaceFinder {
             .map(|t| (t.bbox, t.hits >= CONFIRMATION_HITS))
             .collect();
         for (bbox, confirmed) in tracked {
-            let margin = (bbox.width.max(bbox.height) as f32 * TRACK_SEARCH_MARGIN) as i32;
-            let window = Rect::new(bbox.x - margin, bbox.y - margin, bbox.width + 2 * margin, bbox.height + 2 * margin) & frame;
+            let window = grown_window(bbox, TRACK_SEARCH_MARGIN, frame);
             if window.width <= 0 || window.height <= 0 {
                 lost_confirmed_face |= confirmed;
                 continue;
@@ -302,6 +300,12 @@ impl FaceFinder {
     }
 }
 
+/// `bbox` grown by `fraction` of its longer side on every edge, clipped to `frame`.
+fn grown_window(bbox: Rect, fraction: f32, frame: Rect) -> Rect {
+    let margin = (bbox.width.max(bbox.height) as f32 * fraction) as i32;
+    Rect::new(bbox.x - margin, bbox.y - margin, bbox.width + 2 * margin, bbox.height + 2 * margin) & frame
+}
+
 /// Loads a cascade file, checking that OpenCV understood it.
 pub fn load_cascade(path: &std::path::Path) -> Result<CascadeClassifier, DetectError> {
     if !path.is_file() {
@@ -313,4 +317,3 @@ pub fn load_cascade(path: &std::path::Path) -> Result<CascadeClassifier, DetectE
     }
     Ok(cascade)
 }
-

@@ -71,6 +71,13 @@ pub struct FaceResult {
     pub probabilities: Vec<f32>,
 }
 
+impl FaceResult {
+    /// What [`crate::annotate::annotate`] needs to draw this face.
+    pub fn annotation(&self) -> crate::annotate::FaceAnnotation<'_> {
+        crate::annotate::FaceAnnotation { track_id: self.track_id, bbox: self.bbox, probabilities: &self.probabilities }
+    }
+}
+
 /// Everything known about one processed frame.
 pub struct FrameResult {
     pub frame_index: u64,

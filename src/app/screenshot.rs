@@ -94,11 +94,7 @@ pub fn write_screenshot(job: ScreenshotJob) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&job.dir).with_context(|| format!("cannot create the screenshot folder {}", job.dir.display()))?;
     let path = job.dir.join(file_name(chrono::Local::now(), &job.model.display_name, "png"));
     let mut image = job.frame;
-    let faces: Vec<FaceAnnotation<'_>> = job
-        .faces
-        .iter()
-        .map(|f| FaceAnnotation { track_id: f.track_id, bbox: f.bbox, probabilities: &f.probabilities })
-        .collect();
+    let faces: Vec<FaceAnnotation<'_>> = job.faces.iter().map(FaceResult::annotation).collect();
     annotate(&mut image, &faces, &job.model.labels).context("drawing the results on the screenshot")?;
     crate::analyze::write_image(&path, &image)
         .with_context(|| format!("is the screenshot folder {} writable?", job.dir.display()))?;

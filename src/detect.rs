@@ -6,6 +6,12 @@
 //! between looks for each tracked face in a small window around its last box, over a narrow
 //! range of sizes. Track ids come from [`crate::track::Tracker`].
 //!
+//! Even that windowed Haar scan costs 2-3 ms per face, because the windows on and around a
+//! face run through most of the cascade's 25 stages. So a confirmed face is re-detected with
+//! Haar only every [`HAAR_REFRESH_FRAMES`] frames; in between it is followed by matching a small
+//! template of its last Haar box (normalised cross-correlation, about 0.1 ms), which also keeps
+//! the face when Haar misses it for a frame or two.
+//!
 //! Haar cascades produce occasional false faces, so in video a new face is reported once it was
 //! found in [`CONFIRMATION_HITS`] frames and a second, differently trained cascade
 //! ([`VERIFIER_CASCADE`]) also sees a face there; a track that fails the check stays hidden. When a
@@ -70,6 +76,18 @@ const TRACK_SEARCH_MARGIN: f32 = 0.3;
 /// Size range, relative to the tracked box, accepted when re-finding a face.
 const TRACK_SIZE_RANGE: (f32, f32) = (0.8, 1.25);
 
+/// A confirmed face is re-detected with Haar every this many frames, and followed by its
+/// template in between.
+pub const HAAR_REFRESH_FRAMES: u32 = 3;
+/// Frames a confirmed face may be followed by its template alone when Haar keeps missing it;
+/// after that it counts as lost.
+const MAX_FRAMES_WITHOUT_HAAR: u32 = 6;
+/// Side of a face template, in pixels: faces are matched at this scale whatever their size.
+const TEMPLATE_SIDE_PX: i32 = 32;
+/// Normalised correlation below which the template is taken to have lost the face (the same
+/// face between frames scores above 0.9).
+const TEMPLATE_MIN_SCORE: f64 = 0.7;
+
 /// Frames a new face must be found in before it is reported (video only).
 pub const CONFIRMATION_HITS: u32 = 2;
 /// The cascade that double-checks new faces in video (skipped if the file is missing).
@@ -82,6 +100,53 @@ const VERIFY_MARGIN: f32 = 0.2;
 pub struct FoundFace {
     pub track_id: u64,
     pub bbox: Rect,
+}
+
+/// How a face was found in this frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FoundBy {
+    Haar,
+    Template,
+}
+
+/// The look of a tracked face at its last Haar detection.
+struct FaceTemplate {
+    /// The face box scaled to `TEMPLATE_SIDE_PX` square, grey.
+    patch: Mat,
+    /// Frames followed by template matching since the last Haar detection.
+    frames_since_haar: u32,
+}
+
+impl FaceTemplate {
+    fn capture(grey: &Mat, bbox: Rect) -> opencv::Result<Self> {
+        let mut patch = Mat::default();
+        let side = Size::new(TEMPLATE_SIDE_PX, TEMPLATE_SIDE_PX);
+        imgproc::resize(&Mat::roi(grey, bbox)?, &mut patch, side, 0.0, 0.0, imgproc::INTER_AREA)?;
+        Ok(Self { patch, frames_since_haar: 0 })
+    }
+
+    /// Where the face of `bbox` is now, searched in `window` (which contains `bbox`); `None`
+    /// when the best match is too weak. The box keeps its size: Haar refreshes correct it.
+    fn follow(&self, grey: &Mat, bbox: Rect, window: Rect, scratch: &mut Mat) -> opencv::Result<Option<Rect>> {
+        let scale = TEMPLATE_SIDE_PX as f64 / bbox.width.max(1) as f64;
+        let size = Size::new((window.width as f64 * scale).round() as i32, (window.height as f64 * scale).round() as i32);
+        if size.width < TEMPLATE_SIDE_PX || size.height < TEMPLATE_SIDE_PX {
+            return Ok(None);
+        }
+        imgproc::resize(&Mat::roi(grey, window)?, scratch, size, 0.0, 0.0, imgproc::INTER_AREA)?;
+        let mut scores = Mat::default();
+        imgproc::match_template(&*scratch, &self.patch, &mut scores, imgproc::TM_CCOEFF_NORMED, &opencv::core::no_array())?;
+        let mut best_score = 0.0;
+        let mut best_at = opencv::core::Point::default();
+        opencv::core::min_max_loc(&scores, None, Some(&mut best_score), None, Some(&mut best_at), &opencv::core::no_array())?;
+        if best_score < TEMPLATE_MIN_SCORE {
+            return Ok(None);
+        }
+        let x = window.x + (best_at.x as f64 / scale).round() as i32;
+        let y = window.y + (best_at.y as f64 / scale).round() as i32;
+        // Rounding can put the box a pixel past the window's edge.
+        Ok(Some(Rect::new(x, y, bbox.width, bbox.height) & window))
+    }
 }
 
 /// Finds and tracks faces frame after frame.
@@ -97,6 +162,8 @@ pub struct FaceFinder {
     shown_ids: std::collections::HashMap<u64, u64>,
     next_shown_id: u64,
     frames_since_full_scan: u32,
+    /// Templates of tracked faces, by tracker id.
+    templates: std::collections::HashMap<u64, FaceTemplate>,
     /// Scratch images reused between frames.
     equalized: Mat,
     small: Mat,
@@ -121,6 +188,7 @@ impl FaceFinder {
             shown_ids: std::collections::HashMap::new(),
             next_shown_id: 1,
             frames_since_full_scan: 0,
+            templates: std::collections::HashMap::new(),
             equalized: Mat::default(),
             small: Mat::default(),
         })
@@ -135,6 +203,7 @@ impl FaceFinder {
         self.tracker.reset();
         self.shown_ids.clear();
         self.rejected.clear();
+        self.templates.clear();
         self.next_shown_id = 1;
         self.frames_since_full_scan = 0;
     }
@@ -161,17 +230,31 @@ impl FaceFinder {
                 detections = Some(found);
             }
         }
-        let detections = match detections {
+        let found = match detections {
             Some(found) => found,
             None => {
                 self.frames_since_full_scan = 0;
-                self.scan_full_frame(grey, min_face_px)?
+                self.scan_full_frame(grey, min_face_px)?.into_iter().map(|bbox| (bbox, FoundBy::Haar)).collect()
             }
         };
+        let detections: Vec<Rect> = found.iter().map(|(bbox, _)| *bbox).collect();
         let ids = self.tracker.update(&detections);
         let tracker = &self.tracker;
         self.shown_ids.retain(|id, _| tracker.track(*id).is_some());
         self.rejected.retain(|id| tracker.track(*id).is_some());
+        self.templates.retain(|id, _| tracker.track(*id).is_some());
+        for (&id, &(bbox, found_by)) in ids.iter().zip(&found) {
+            match found_by {
+                FoundBy::Haar => {
+                    self.templates.insert(id, FaceTemplate::capture(grey, bbox)?);
+                }
+                FoundBy::Template => {
+                    if let Some(template) = self.templates.get_mut(&id) {
+                        template.frames_since_haar += 1;
+                    }
+                }
+            }
+        }
         let mut faces = Vec::new();
         for (id, bbox) in ids.into_iter().zip(detections) {
             let hits = self.tracker.track(id).map_or(0, |t| t.hits);
@@ -253,50 +336,72 @@ impl FaceFinder {
             .collect())
     }
 
-    /// Looks for each tracked face near its last box. Also says whether a confirmed face was
-    /// not found (then the caller scans the whole frame).
-    fn scan_around_tracks(&mut self, grey: &Mat, frame: Rect, min_face_px: f32) -> Result<(Vec<Rect>, bool), DetectError> {
-        let mut detections: Vec<Rect> = Vec::new();
+    /// Looks for each tracked face near its last box: by template between Haar refreshes, by
+    /// Haar otherwise. Also says whether a confirmed face was not found (then the caller scans
+    /// the whole frame).
+    fn scan_around_tracks(&mut self, grey: &Mat, frame: Rect, min_face_px: f32) -> Result<(Vec<(Rect, FoundBy)>, bool), DetectError> {
+        let mut detections: Vec<(Rect, FoundBy)> = Vec::new();
         let mut lost_confirmed_face = false;
-        let tracked: Vec<(Rect, bool)> = self
+        let tracked: Vec<(u64, Rect, bool)> = self
             .tracker
             .tracks()
             .iter()
             .filter(|t| t.missed_frames == 0)
-            .map(|t| (t.bbox, t.hits >= CONFIRMATION_HITS))
+            .map(|t| (t.id, t.bbox, t.hits >= CONFIRMATION_HITS))
             .collect();
-        for (bbox, confirmed) in tracked {
+        for (id, bbox, confirmed) in tracked {
             let window = grown_window(bbox, TRACK_SEARCH_MARGIN, frame);
             if window.width <= 0 || window.height <= 0 {
                 lost_confirmed_face |= confirmed;
                 continue;
             }
-            let side = bbox.width.max(bbox.height) as f32;
-            let min_side = (side * TRACK_SIZE_RANGE.0).max(min_face_px).round() as i32;
-            let max_side = (side * TRACK_SIZE_RANGE.1).round() as i32;
-            imgproc::equalize_hist(&Mat::roi(grey, window)?, &mut self.equalized)?;
-            let mut found = Vector::<Rect>::new();
-            self.cascade.detect_multi_scale(
-                &self.equalized,
-                &mut found,
-                self.settings.scale_factor,
-                self.settings.min_neighbors,
-                0,
-                Size::new(min_side, min_side),
-                Size::new(max_side, max_side),
-            )?;
-            // The hit closest to the tracked box is the same face; others are left to the next full scan.
-            let best = found
-                .iter()
-                .map(|r| Rect::new(r.x + window.x, r.y + window.y, r.width, r.height))
-                .max_by(|a, b| iou(*a, bbox).total_cmp(&iou(*b, bbox)));
-            match best {
-                Some(face) if detections.iter().all(|d| iou(*d, face) < 0.5) => detections.push(face),
+            // Unconfirmed faces are always checked by Haar: a template would follow a false face.
+            let template = self.templates.get(&id).filter(|_| confirmed);
+            let haar_due = template.is_none_or(|t| t.frames_since_haar + 1 >= HAAR_REFRESH_FRAMES);
+            if !haar_due {
+                if let Some(face) = template.map(|t| t.follow(grey, bbox, window, &mut self.small)).transpose()?.flatten() {
+                    detections.push((face, FoundBy::Template));
+                    continue;
+                }
+            }
+            match self.haar_near(grey, bbox, window, min_face_px)? {
+                Some(face) if detections.iter().all(|(d, _)| iou(*d, face) < 0.5) => detections.push((face, FoundBy::Haar)),
                 Some(_) => {}
-                None => lost_confirmed_face |= confirmed,
+                None => {
+                    // Haar misses a face now and then (a blink, a turn): the template holds it
+                    // for a few frames before it counts as lost.
+                    let template = self.templates.get(&id).filter(|t| confirmed && t.frames_since_haar < MAX_FRAMES_WITHOUT_HAAR);
+                    match template.map(|t| t.follow(grey, bbox, window, &mut self.small)).transpose()?.flatten() {
+                        Some(face) => detections.push((face, FoundBy::Template)),
+                        None => lost_confirmed_face |= confirmed,
+                    }
+                }
             }
         }
         Ok((detections, lost_confirmed_face))
+    }
+
+    /// The Haar hit in `window` closest to the tracked box `bbox`, over a narrow range of sizes.
+    fn haar_near(&mut self, grey: &Mat, bbox: Rect, window: Rect, min_face_px: f32) -> Result<Option<Rect>, DetectError> {
+        let side = bbox.width.max(bbox.height) as f32;
+        let min_side = (side * TRACK_SIZE_RANGE.0).max(min_face_px).round() as i32;
+        let max_side = (side * TRACK_SIZE_RANGE.1).round() as i32;
+        imgproc::equalize_hist(&Mat::roi(grey, window)?, &mut self.equalized)?;
+        let mut found = Vector::<Rect>::new();
+        self.cascade.detect_multi_scale(
+            &self.equalized,
+            &mut found,
+            self.settings.scale_factor,
+            self.settings.min_neighbors,
+            0,
+            Size::new(min_side, min_side),
+            Size::new(max_side, max_side),
+        )?;
+        // The hit closest to the tracked box is the same face; others are left to the next full scan.
+        Ok(found
+            .iter()
+            .map(|r| Rect::new(r.x + window.x, r.y + window.y, r.width, r.height))
+            .max_by(|a, b| iou(*a, bbox).total_cmp(&iou(*b, bbox))))
     }
 }
 
@@ -316,4 +421,65 @@ pub fn load_cascade(path: &std::path::Path) -> Result<CascadeClassifier, DetectE
         return Err(DetectError::InvalidCascade(path.to_path_buf()));
     }
     Ok(cascade)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::face::to_grey;
+    use crate::source::DemoSource;
+
+    fn demo_grey(index: u64) -> Mat {
+        let (_, frame) = DemoSource::new(false).expect("demo photos").render(index).expect("demo frame");
+        to_grey(&frame).expect("grey")
+    }
+
+    fn haar_face(finder: &mut FaceFinder, grey: &Mat) -> Rect {
+        let faces = finder.find_in_still(grey).expect("detect");
+        assert_eq!(faces.len(), 1, "the demo frame shows one face");
+        faces[0].bbox
+    }
+
+    #[test]
+    fn template_follows_a_moving_face() {
+        let mut finder = FaceFinder::new(DetectorSettings::default()).expect("cascade");
+        let (first, later) = (demo_grey(40), demo_grey(55));
+        let (then, now) = (haar_face(&mut finder, &first), haar_face(&mut finder, &later));
+        assert!(iou(then, now) < 0.95, "the demo should move the face between these frames");
+        let frame = Rect::new(0, 0, later.cols(), later.rows());
+        let template = FaceTemplate::capture(&first, then).expect("template");
+        let window = grown_window(then, TRACK_SEARCH_MARGIN, frame);
+        let followed = template.follow(&later, then, window, &mut Mat::default()).expect("match").expect("face followed");
+        assert!(iou(followed, now) > iou(then, now), "followed {followed:?} is no closer than {then:?} to {now:?}");
+        assert!(iou(followed, now) > 0.8, "followed {followed:?}, Haar found {now:?}");
+    }
+
+    #[test]
+    fn template_does_not_follow_a_face_into_noise() {
+        let mut finder = FaceFinder::new(DetectorSettings::default()).expect("cascade");
+        let first = demo_grey(20);
+        let face = haar_face(&mut finder, &first);
+        let template = FaceTemplate::capture(&first, face).expect("template");
+        let mut noise = Mat::new_rows_cols_with_default(first.rows(), first.cols(), opencv::core::CV_8UC1, 0.into()).expect("image");
+        opencv::core::randu(&mut noise, &0.0, &255.0).expect("noise");
+        let window = grown_window(face, TRACK_SEARCH_MARGIN, Rect::new(0, 0, noise.cols(), noise.rows()));
+        assert_eq!(template.follow(&noise, face, window, &mut Mat::default()).expect("match"), None);
+    }
+
+    #[test]
+    fn tracked_faces_keep_one_id_through_template_frames() {
+        let mut finder = FaceFinder::new(DetectorSettings::default()).expect("cascade");
+        let mut ids = std::collections::BTreeSet::new();
+        let mut frames_with_face = 0;
+        // Two full Haar-refresh cycles and more, with the template between refreshes.
+        for index in 0..(4 * HAAR_REFRESH_FRAMES as u64 + 10) {
+            let faces = finder.find(&demo_grey(index)).expect("detect");
+            assert!(faces.len() <= 1, "frame {index}: {faces:?}");
+            frames_with_face += faces.len();
+            ids.extend(faces.iter().map(|f| f.track_id));
+        }
+        assert_eq!(ids.len(), 1, "one face, one id: {ids:?}");
+        // Only the first frame lacks the face: new faces are confirmed over two frames.
+        assert!(frames_with_face as u64 >= 4 * HAAR_REFRESH_FRAMES as u64 + 8, "face in only {frames_with_face} frames");
+    }
 }

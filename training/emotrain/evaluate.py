@@ -98,7 +98,7 @@ Emotion classifier for 48x48 grey faces, trained from scratch by `training/` on 
 | output | `logits`: float32 [N, {len(labels)}]{", the average of the face's and its mirror image's logits" if flip_tta else ""} |
 | data | FER-2013 Training ({len(labels)} classes), checkpoint selected on PublicTest; PrivateTest never used |
 | **PublicTest accuracy** | **{accuracy:.2%}** ({int((predicted == test_y).sum())}/{len(test_y)}) |
-| training | {len(history)} epochs, best at epoch {best_epoch}, {train_minutes:.0f} min on {device.type} (2-core CPU here), batch {targs['batch']}, SGD+Nesterov peak lr {targs['lr']}, cosine, label smoothing {targs['label_smoothing']}, seed {targs['seed']} |
+| training | {len(history)} epochs, best at epoch {best_epoch}, {train_minutes:.0f} min on {device.type} (2-core CPU here){", bfloat16 autocast" if targs.get('bf16') else ""}, batch {targs['batch']}, SGD+Nesterov peak lr {targs['lr']}, cosine, label smoothing {targs['label_smoothing']}, seed {targs['seed']} |
 
 Augmentation: random zoom ±20%, shear ±0.2, rotation ±10°, shift ±10%, horizontal flip, random
 erasing (p=0.25).

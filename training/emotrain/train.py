@@ -34,6 +34,9 @@ def parse_args(argv=None):
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    p.add_argument("--bf16", action="store_true",
+                   help="train under bfloat16 autocast (about 2x faster on CPUs with AMX/AVX-512 BF16; "
+                        "weights, evaluation and export stay float32)")
     p.add_argument("--time-budget-min", type=float, default=0.0, help="stop (resumably) before exceeding this many minutes")
     p.add_argument("--limit-train", type=int, default=0, help="use only the first N training images (smoke tests)")
     p.add_argument("--out", required=True, help="run folder for checkpoints and the log")
@@ -120,8 +123,9 @@ def main(argv=None) -> None:
             y = train_labels[idx].to(device)
             for group in opt.param_groups:
                 group["lr"] = lr_at(epoch * steps_per_epoch + i, steps_per_epoch, args.epochs, args.lr)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+                logits = model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=args.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

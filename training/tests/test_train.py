@@ -1,0 +1,45 @@
+"""The training loop on a tiny synthetic fer2013.csv: checkpoints, resuming and bf16 autocast."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emotrain import train
+
+
+def write_fake_csv(path: Path, rng: np.random.Generator) -> None:
+    rows = ["emotion,pixels,Usage"]
+    for usage, count in (("Training", 48), ("PublicTest", 12), ("PrivateTest", 5)):
+        for i in range(count):
+            pixels = " ".join(map(str, rng.integers(0, 256, 48 * 48)))
+            rows.append(f"{i % 7},{pixels},{usage}")
+    path.write_text("\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_train_saves_checkpoints_and_resumes(tmp_path: Path, bf16: bool):
+    csv_path = tmp_path / "fer2013.csv"
+    write_fake_csv(csv_path, np.random.default_rng(0))
+    out = tmp_path / "run"
+    common = ["--arch", "emonet-tiny", "--data", str(csv_path), "--batch", "8", "--threads", "1", "--out", str(out)]
+    if bf16:
+        common.append("--bf16")
+
+    train.main(common + ["--epochs", "1"])
+    first = json.loads((out / "history.json").read_text())
+    assert first["epoch"] == 1 and len(first["history"]) == 1
+    assert (out / "last.pt").exists() and (out / "best.pt").exists()
+    assert np.isfinite(first["history"][0]["train_loss"])
+
+    # The same command with more epochs continues from last.pt instead of starting over.
+    train.main(common + ["--epochs", "2"])
+    second = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in second["history"]] == [1, 2]
+    checkpoint = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    assert checkpoint["meta"]["args"]["bf16"] is bf16
+    # 6 classes by default: disgust rows are dropped, PrivateTest is never read.
+    assert checkpoint["meta"]["labels"] == ["angry", "fear", "happy", "sad", "surprise", "neutral"]

@@ -49,9 +49,38 @@ def save_confusion_png(matrix: np.ndarray, labels: list[str], path: Path, title:
     plt.close(fig)
 
 
+def training_summary(ckpt: dict) -> str:
+    """One line on how a checkpoint was trained, for the model card."""
+    history, targs = ckpt["state"]["history"], ckpt["meta"]["args"]
+    minutes = sum(h["seconds"] for h in history) / 60
+    best = max(history, key=lambda h: h["publictest_acc"])
+    # Checkpoints from before the device was recorded were all trained on this 2-core CPU.
+    device = ckpt["meta"].get("device", "cpu")
+    where = "the 2-core CPU here" if device == "cpu" else device
+    return (f"{len(history)} epochs, best at epoch {best['epoch']}, {minutes:.0f} min on {where}"
+            f"{', bfloat16 autocast' if targs.get('bf16') else ''}, batch {targs['batch']}, SGD+Nesterov peak lr "
+            f"{targs['lr']}, cosine, label smoothing {targs['label_smoothing']}, seed {targs['seed']}")
+
+
+def members_section(checkpoints: list[dict]) -> str:
+    """The card's table of ensemble members (empty for a single network)."""
+    if len(checkpoints) < 2:
+        return ""
+    rows = "\n".join(
+        f"| `{c['meta']['arch']}` | {models.DESCRIPTIONS.get(c['meta']['arch'], '')} | {c['state']['best_acc']:.2%} | "
+        f"{training_summary(c)} |" for c in checkpoints)
+    return f"""## Members
+
+| arch | what | PublicTest alone (with mirror averaging) | training |
+|---|---|---|---|
+{rows}
+
+"""
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True, nargs="+", help="best.pt; several are evaluated as one ensemble")
     p.add_argument("--data", default=data.DEFAULT_DATA)
     p.add_argument("--out", required=True, help="path prefix: writes <out>.md and <out>.confusion.png")
     p.add_argument("--name", default=None)
@@ -60,10 +89,7 @@ def main(argv=None) -> dict:
     p.add_argument("--no-flip-tta", action="store_true", help="match an export made with --no-flip-tta")
     args = p.parse_args(argv)
 
-    ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-    arch, labels = ckpt["meta"]["arch"], ckpt["meta"]["labels"]
-    net = models.build(arch, len(labels))
-    net.load_state_dict(ckpt["model"])
+    arch, labels, net, checkpoints = models.load_checkpoints(args.checkpoint)
     device = pick_device()
     net = net.to(device)
     test_x, test_y = data.load_split(args.data, "test", labels, Path(__file__).resolve().parents[1] / "data_cache")
@@ -78,11 +104,13 @@ def main(argv=None) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     name = args.name or arch
     save_confusion_png(matrix, labels, out.with_suffix(".confusion.png"), f"{name}: PublicTest {accuracy:.2%}")
-    history = ckpt["state"]["history"]
-    train_minutes = sum(h["seconds"] for h in history) / 60
-    best_epoch = max(history, key=lambda h: h["publictest_acc"])["epoch"]
     params, macs = models.count_params(net.cpu()), models.count_macs(net.cpu())
-    targs = ckpt["meta"]["args"]
+    if len(checkpoints) == 1:
+        description = models.DESCRIPTIONS.get(arch, "see training/emotrain/models.py")
+        training_table = f"| training | {training_summary(checkpoints[0])} |"
+    else:
+        description = (f"{len(checkpoints)} networks trained separately, one model: the mean of their log-probabilities")
+        training_table = "| training | each member separately, below |"
     recall_rows = "\n".join(f"| {label} | {r:.1%} | {int(matrix[i].sum())} |" for i, (label, r) in enumerate(zip(labels, recall)))
     card = f"""# {name} (`{out.name}.onnx`)
 
@@ -90,7 +118,7 @@ Emotion classifier for 48x48 grey faces, trained from scratch by `training/` on 
 
 | | |
 |---|---|
-| architecture | `{arch}` ({models.DESCRIPTIONS.get(arch, 'see training/emotrain/models.py')}) |
+| architecture | `{arch}` ({description}) |
 | parameters | {params:,} ({params * 4 / 1e6:.2f} MB as float32) |
 | compute | {macs / 1e6:.1f} M multiply-adds per face at 48x48{" (x2: the graph also runs the mirror image)" if flip_tta else ""} |
 | labels | {", ".join(labels)} ({len(labels)} classes{"; disgust dropped as in the original study" if len(labels) == 6 else ""}) |
@@ -98,12 +126,12 @@ Emotion classifier for 48x48 grey faces, trained from scratch by `training/` on 
 | output | `logits`: float32 [N, {len(labels)}]{", the average of the face's and its mirror image's logits" if flip_tta else ""} |
 | data | FER-2013 Training ({len(labels)} classes), checkpoint selected on PublicTest; PrivateTest never used |
 | **PublicTest accuracy** | **{accuracy:.2%}** ({int((predicted == test_y).sum())}/{len(test_y)}) |
-| training | {len(history)} epochs, best at epoch {best_epoch}, {train_minutes:.0f} min on {device.type} (2-core CPU here){", bfloat16 autocast" if targs.get('bf16') else ""}, batch {targs['batch']}, SGD+Nesterov peak lr {targs['lr']}, cosine, label smoothing {targs['label_smoothing']}, seed {targs['seed']} |
+{training_table}
 
 Augmentation: random zoom ±20%, shear ±0.2, rotation ±10°, shift ±10%, horizontal flip, random
 erasing (p=0.25).
 
-## Per-class recall on PublicTest
+{members_section(checkpoints)}## Per-class recall on PublicTest
 
 | class | recall | faces |
 |---|---|---|

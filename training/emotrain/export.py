@@ -108,7 +108,7 @@ def metadata_for(arch: str, labels: list[str], name: str, flip_tta: bool, accura
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", help="best.pt from emotrain.train")
+    src.add_argument("--checkpoint", nargs="+", help="best.pt from emotrain.train; several make an ensemble")
     src.add_argument("--random-arch", choices=sorted(models.BACKBONES), help="export untrained weights (tests)")
     p.add_argument("--classes", type=int, default=6, choices=[6, 7], help="with --random-arch")
     p.add_argument("--out", required=True)
@@ -118,11 +118,10 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
 
     if args.checkpoint:
-        ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-        arch, labels = ckpt["meta"]["arch"], ckpt["meta"]["labels"]
-        net = models.build(arch, len(labels))
-        net.load_state_dict(ckpt["model"])
-        accuracy = args.accuracy if args.accuracy is not None else ckpt["state"]["best_acc"]
+        arch, labels, net, checkpoints = models.load_checkpoints(args.checkpoint)
+        if args.accuracy is None and len(checkpoints) > 1:
+            raise SystemExit("an ensemble's accuracy is not in any checkpoint: give --accuracy (emotrain.release does)")
+        accuracy = args.accuracy if args.accuracy is not None else checkpoints[0]["state"]["best_acc"]
     else:
         arch, labels = args.random_arch, data.labels_for(args.classes)
         torch.manual_seed(0)

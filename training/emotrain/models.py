@@ -116,6 +116,50 @@ STUDY_BACKBONES = ["vgg16", "resnet18", "resnet50", "resnet101", "wide_resnet101
                    "densenet201", "efficientnet_b5", "squeezenet1_1"]
 
 
+class Ensemble(nn.Module):
+    """Several trained networks as one: the mean of their log-probabilities.
+
+    Averaging log-softmax rather than raw logits keeps a member with larger logits from
+    outvoting the others; the app's softmax of the output is the members' normalised geometric
+    mean."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.log_softmax(m(x), dim=1) for m in self.members]).mean(0)
+
+
+def ensemble_arch(archs: list[str]) -> str:
+    """The architecture name recorded for an ensemble, e.g. `ensemble(emonet-wide+emonet)`."""
+    return f"ensemble({'+'.join(archs)})"
+
+
+def load_checkpoints(paths: list[str]) -> tuple[str, list[str], nn.Module, list[dict]]:
+    """One trained network from one `best.pt`, or an [`Ensemble`] of several.
+
+    Returns the architecture name, the labels, the network (CPU, eval mode) and the checkpoints.
+    """
+    if not paths:
+        raise ValueError("no checkpoint given")
+    checkpoints, nets = [], []
+    for path in paths:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        net = build(ckpt["meta"]["arch"], len(ckpt["meta"]["labels"]))
+        net.load_state_dict(ckpt["model"])
+        checkpoints.append(ckpt)
+        nets.append(net.eval())
+    labels = checkpoints[0]["meta"]["labels"]
+    for path, ckpt in zip(paths, checkpoints):
+        if ckpt["meta"]["labels"] != labels:
+            raise ValueError(f"{path} has labels {ckpt['meta']['labels']}, {paths[0]} has {labels}: an ensemble needs the same")
+    if len(nets) == 1:
+        return checkpoints[0]["meta"]["arch"], labels, nets[0], checkpoints
+    archs = [c["meta"]["arch"] for c in checkpoints]
+    return ensemble_arch(archs), labels, Ensemble(nets).eval(), checkpoints
+
+
 def build(arch: str, num_classes: int) -> nn.Module:
     if arch not in BACKBONES:
         raise ValueError(f"unknown --arch {arch!r}; choose from {', '.join(BACKBONES)}")

@@ -141,7 +141,7 @@ def main(argv=None) -> None:
         state["history"].append(record)
         state["epoch"] = epoch + 1
         state["train_seconds"] += seconds
-        meta = {"arch": args.arch, "labels": labels, "args": vars(args)}
+        meta = {"arch": args.arch, "labels": labels, "args": vars(args), "device": device.type}
         if acc > state["best_acc"]:
             state["best_acc"] = acc
             torch.save({"model": model.state_dict(), "meta": meta, "state": state}, out / "best.pt")

@@ -119,3 +119,40 @@ def test_csv_and_folder_loaders_agree(tmp_path: Path):
     assert len(fy) == len(cy) == 3
     assert sorted(fy.tolist()) == sorted(cy.tolist())
     assert sorted(x.tobytes() for x in fx) == sorted(x.tobytes() for x in cx)
+
+
+def fake_checkpoint(path: Path, arch: str, seed: int) -> torch.nn.Module:
+    """A best.pt as emotrain.train writes it, with random weights."""
+    torch.manual_seed(seed)
+    net = models.build(arch, 6).eval()
+    state = {"epoch": 1, "best_acc": 0.5, "train_seconds": 1.0,
+             "history": [{"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "publictest_acc": 0.5, "seconds": 1.0}]}
+    meta = {"arch": arch, "labels": ["angry", "fear", "happy", "sad", "surprise", "neutral"],
+            "args": {"batch": 64, "lr": 0.05, "label_smoothing": 0.1, "seed": seed}}
+    torch.save({"model": net.state_dict(), "meta": meta, "state": state}, path)
+    return net
+
+
+def test_ensemble_of_checkpoints_exports_and_matches_the_app(tmp_path: Path):
+    paths = [tmp_path / "a.pt", tmp_path / "b.pt"]
+    members = [fake_checkpoint(paths[0], "emonet-tiny", 1), fake_checkpoint(paths[1], "emonet", 2)]
+    arch, labels, net, _ = models.load_checkpoints([str(p) for p in paths])
+    assert arch == "ensemble(emonet-tiny+emonet)" and len(labels) == 6
+
+    x = torch.randn(3, 1, 48, 48)
+    with torch.no_grad():
+        expected = (F.log_softmax(members[0](x), 1) + F.log_softmax(members[1](x), 1)) / 2
+        assert torch.allclose(net(x), expected, atol=1e-6)
+
+    out = tmp_path / "ensemble.onnx"
+    export.main(["--checkpoint", *map(str, paths), "--out", str(out), "--accuracy", "0.5"])
+    check_with_app(out, tmp_path)
+
+
+def test_ensemble_members_must_share_labels(tmp_path: Path):
+    fake_checkpoint(tmp_path / "a.pt", "emonet-tiny", 1)
+    other = torch.load(tmp_path / "a.pt", weights_only=False)
+    other["meta"]["labels"] = other["meta"]["labels"][::-1]
+    torch.save(other, tmp_path / "b.pt")
+    with pytest.raises(ValueError, match="same"):
+        models.load_checkpoints([str(tmp_path / "a.pt"), str(tmp_path / "b.pt")])

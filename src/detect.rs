@@ -355,30 +355,37 @@ impl FaceFinder {
                 lost_confirmed_face |= confirmed;
                 continue;
             }
-            // Unconfirmed faces are always checked by Haar: a template would follow a false face.
-            let template = self.templates.get(&id).filter(|_| confirmed);
-            let haar_due = template.is_none_or(|t| t.frames_since_haar + 1 >= HAAR_REFRESH_FRAMES);
-            if !haar_due {
-                if let Some(face) = template.map(|t| t.follow(grey, bbox, window, &mut self.small)).transpose()?.flatten() {
-                    detections.push((face, FoundBy::Template));
-                    continue;
-                }
+            // Between Haar refreshes the template follows the face. Unconfirmed faces always get
+            // Haar: a template would follow a false face as faithfully as a real one.
+            let mut found = None;
+            if confirmed {
+                found = self.follow_template(id, HAAR_REFRESH_FRAMES - 1, grey, bbox, window)?.map(|face| (face, FoundBy::Template));
             }
-            match self.haar_near(grey, bbox, window, min_face_px)? {
-                Some(face) if detections.iter().all(|(d, _)| iou(*d, face) < 0.5) => detections.push((face, FoundBy::Haar)),
-                Some(_) => {}
-                None => {
+            if found.is_none() {
+                found = match self.haar_near(grey, bbox, window, min_face_px)? {
+                    Some(face) => Some((face, FoundBy::Haar)),
                     // Haar misses a face now and then (a blink, a turn): the template holds it
                     // for a few frames before it counts as lost.
-                    let template = self.templates.get(&id).filter(|t| confirmed && t.frames_since_haar < MAX_FRAMES_WITHOUT_HAAR);
-                    match template.map(|t| t.follow(grey, bbox, window, &mut self.small)).transpose()?.flatten() {
-                        Some(face) => detections.push((face, FoundBy::Template)),
-                        None => lost_confirmed_face |= confirmed,
-                    }
-                }
+                    None if confirmed => self.follow_template(id, MAX_FRAMES_WITHOUT_HAAR, grey, bbox, window)?.map(|face| (face, FoundBy::Template)),
+                    None => None,
+                };
+            }
+            match found {
+                Some((face, found_by)) if detections.iter().all(|(d, _)| iou(*d, face) < 0.5) => detections.push((face, found_by)),
+                Some(_) => {}
+                None => lost_confirmed_face |= confirmed,
             }
         }
         Ok((detections, lost_confirmed_face))
+    }
+
+    /// Where track `id`'s template finds its face now, if it has a template and no more than
+    /// `max_frames_since_haar` frames have passed since its last Haar detection.
+    fn follow_template(&mut self, id: u64, max_frames_since_haar: u32, grey: &Mat, bbox: Rect, window: Rect) -> Result<Option<Rect>, DetectError> {
+        match self.templates.get(&id) {
+            Some(template) if template.frames_since_haar < max_frames_since_haar => Ok(template.follow(grey, bbox, window, &mut self.small)?),
+            _ => Ok(None),
+        }
     }
 
     /// The Haar hit in `window` closest to the tracked box `bbox`, over a narrow range of sizes.

@@ -57,7 +57,8 @@ def training_summary(ckpt: dict) -> str:
     # Checkpoints from before the device was recorded were all trained on this 2-core CPU.
     device = ckpt["meta"].get("device", "cpu")
     where = "the 2-core CPU here" if device == "cpu" else device
-    return (f"{len(history)} epochs, best at epoch {best['epoch']}, {minutes:.0f} min on {where}"
+    # best.pt holds the history up to the best epoch; the schedule may have run on after it.
+    return (f"best at epoch {best['epoch']} of a {targs['epochs']}-epoch schedule, {minutes:.0f} min of training up to it on {where}"
             f"{', bfloat16 autocast' if targs.get('bf16') else ''}, batch {targs['batch']}, SGD+Nesterov peak lr "
             f"{targs['lr']}, cosine, label smoothing {targs['label_smoothing']}, seed {targs['seed']}")
 

@@ -118,11 +118,17 @@ struct FaceTemplate {
 }
 
 impl FaceTemplate {
-    fn capture(grey: &Mat, bbox: Rect) -> opencv::Result<Self> {
+    /// The template of the face at `bbox`; `None` when the box lies outside the image.
+    fn capture(grey: &Mat, bbox: Rect) -> opencv::Result<Option<Self>> {
+        // Boxes scaled up from the reduced full scan can overhang the frame by a pixel.
+        let inside = bbox & Rect::new(0, 0, grey.cols(), grey.rows());
+        if inside.width <= 0 || inside.height <= 0 {
+            return Ok(None);
+        }
         let mut patch = Mat::default();
         let side = Size::new(TEMPLATE_SIDE_PX, TEMPLATE_SIDE_PX);
-        imgproc::resize(&Mat::roi(grey, bbox)?, &mut patch, side, 0.0, 0.0, imgproc::INTER_AREA)?;
-        Ok(Self { patch, frames_since_haar: 0 })
+        imgproc::resize(&Mat::roi(grey, inside)?, &mut patch, side, 0.0, 0.0, imgproc::INTER_AREA)?;
+        Ok(Some(Self { patch, frames_since_haar: 0 }))
     }
 
     /// Where the face of `bbox` is now, searched in `window` (which contains `bbox`); `None`
@@ -245,9 +251,14 @@ impl FaceFinder {
         self.templates.retain(|id, _| tracker.track(*id).is_some());
         for (&id, &(bbox, found_by)) in ids.iter().zip(&found) {
             match found_by {
-                FoundBy::Haar => {
-                    self.templates.insert(id, FaceTemplate::capture(grey, bbox)?);
-                }
+                FoundBy::Haar => match FaceTemplate::capture(grey, bbox)? {
+                    Some(template) => {
+                        self.templates.insert(id, template);
+                    }
+                    None => {
+                        self.templates.remove(&id);
+                    }
+                },
                 FoundBy::Template => {
                     if let Some(template) = self.templates.get_mut(&id) {
                         template.frames_since_haar += 1;
@@ -454,7 +465,7 @@ mod tests {
         let (then, now) = (haar_face(&mut finder, &first), haar_face(&mut finder, &later));
         assert!(iou(then, now) < 0.95, "the demo should move the face between these frames");
         let frame = Rect::new(0, 0, later.cols(), later.rows());
-        let template = FaceTemplate::capture(&first, then).expect("template");
+        let template = FaceTemplate::capture(&first, then).expect("template").expect("face inside the frame");
         let window = grown_window(then, TRACK_SEARCH_MARGIN, frame);
         let followed = template.follow(&later, then, window, &mut Mat::default()).expect("match").expect("face followed");
         assert!(iou(followed, now) > iou(then, now), "followed {followed:?} is no closer than {then:?} to {now:?}");
@@ -466,11 +477,20 @@ mod tests {
         let mut finder = FaceFinder::new(DetectorSettings::default()).expect("cascade");
         let first = demo_grey(20);
         let face = haar_face(&mut finder, &first);
-        let template = FaceTemplate::capture(&first, face).expect("template");
+        let template = FaceTemplate::capture(&first, face).expect("template").expect("face inside the frame");
         let mut noise = Mat::new_rows_cols_with_default(first.rows(), first.cols(), opencv::core::CV_8UC1, 0.into()).expect("image");
         opencv::core::randu(&mut noise, &0.0, &255.0).expect("noise");
         let window = grown_window(face, TRACK_SEARCH_MARGIN, Rect::new(0, 0, noise.cols(), noise.rows()));
         assert_eq!(template.follow(&noise, face, window, &mut Mat::default()).expect("match"), None);
+    }
+
+    #[test]
+    fn template_of_a_box_overhanging_the_frame_is_clipped() {
+        let grey = demo_grey(0);
+        let overhanging = Rect::new(grey.cols() - 40, grey.rows() - 40, 41, 41);
+        let template = FaceTemplate::capture(&grey, overhanging).expect("capture").expect("part inside");
+        assert_eq!(template.patch.size().expect("size"), Size::new(TEMPLATE_SIDE_PX, TEMPLATE_SIDE_PX));
+        assert!(FaceTemplate::capture(&grey, Rect::new(grey.cols(), 0, 10, 10)).expect("capture").is_none());
     }
 
     #[test]

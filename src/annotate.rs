@@ -3,10 +3,11 @@
 //! The analyzer's annotated output and the app's screenshots both come from [`annotate`], so a
 //! screenshot looks exactly like `emocam analyze --annotate` output.
 
-use opencv::core::{Mat, Point, Rect, Scalar, Size};
+use opencv::core::{Mat, Point, Rect, Scalar};
 use opencv::imgproc;
 use opencv::prelude::*;
 
+use crate::layout::{layout_faces, FaceToPlace, LayoutSizes};
 use crate::scores::top;
 
 /// A face to draw: its box (frame pixels), track id and probabilities in label order.
@@ -37,57 +38,69 @@ fn scalar(bgr: [u8; 3]) -> Scalar {
     Scalar::new(bgr[0] as f64, bgr[1] as f64, bgr[2] as f64, 0.0)
 }
 
-/// Draws every face onto `frame` (BGR, modified in place).
+/// Draws every face onto `frame` (BGR, modified in place), titles and bar panels placed by
+/// [`layout_faces`] so that none covers another face.
 pub fn annotate(frame: &mut Mat, faces: &[FaceAnnotation<'_>], labels: &[String]) -> opencv::Result<()> {
-    let frame_rect = Rect::new(0, 0, frame.cols(), frame.rows());
+    let bounds = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(frame.cols() as f32, frame.rows() as f32));
     // Sizes follow the frame so that 4K screenshots and 480p previews look alike.
     let unit = (frame.cols().min(frame.rows()) as f64 / 480.0).max(0.5);
     let thickness = (2.0 * unit).round().max(1.0) as i32;
     let font = imgproc::FONT_HERSHEY_SIMPLEX;
     let font_scale = 0.5 * unit;
+    let pad = (3.0 * unit) as i32;
+
+    let mut shown = Vec::new();
+    let mut places = Vec::new();
     for face in faces {
         let Some((best, confidence)) = top(face.probabilities) else { continue };
-        let color = scalar(label_color_bgr(best));
-        imgproc::rectangle(frame, face.bbox, color, thickness, imgproc::LINE_AA, 0)?;
-
         let name = labels.get(best).map(String::as_str).unwrap_or("?");
         let title = format!("#{} {} {:.0}%", face.track_id, name, confidence * 100.0);
         let mut baseline = 0;
-        let text = imgproc::get_text_size(&title, font, font_scale, thickness.max(1), &mut baseline)?;
-        let pad = (3.0 * unit) as i32;
-        let title_box = clamp_inside(
-            Rect::new(face.bbox.x, face.bbox.y - text.height - 2 * pad - baseline, text.width + 2 * pad, text.height + 2 * pad + baseline),
-            frame_rect,
-        );
+        let text = imgproc::get_text_size(&title, font, font_scale, thickness, &mut baseline)?;
+        let title_size = egui::vec2((text.width + 2 * pad) as f32, (text.height + 2 * pad + baseline) as f32);
+        places.push(FaceToPlace { bbox: to_layout_rect(face.bbox), title: title_size });
+        shown.push((face, best, title, text.height));
+    }
+    let rows = shown.iter().map(|(face, ..)| face.probabilities.len()).max().unwrap_or(0);
+    let bars = BarSizes::new(unit, rows);
+    let layout = layout_faces(bounds, &places, LayoutSizes { panel: bars.panel_size(), gap: bars.pad as f32 });
+
+    for ((face, best, title, text_height), placed) in shown.into_iter().zip(layout) {
+        let color = scalar(label_color_bgr(best));
+        imgproc::rectangle(frame, face.bbox, color, thickness, imgproc::LINE_AA, 0)?;
+        let title_box = to_cv_rect(placed.title);
         imgproc::rectangle(frame, title_box, color, imgproc::FILLED, imgproc::LINE_8, 0)?;
-        imgproc::put_text(
-            frame,
-            &title,
-            Point::new(title_box.x + pad, title_box.y + pad + text.height),
-            font,
-            font_scale,
-            Scalar::all(0.0),
-            thickness.max(1),
-            imgproc::LINE_AA,
-            false,
-        )?;
-        draw_bars(frame, face, labels, frame_rect, unit)?;
+        let origin = Point::new(title_box.x + pad, title_box.y + pad + text_height);
+        imgproc::put_text(frame, &title, origin, font, font_scale, Scalar::all(0.0), thickness, imgproc::LINE_AA, false)?;
+        if let Some(panel) = placed.panel {
+            draw_bars(frame, to_cv_rect(panel), face.probabilities, labels, &bars, unit)?;
+        }
     }
     Ok(())
 }
 
-/// The per-emotion bars beside the box: right of it when there is room, else left.
-fn draw_bars(frame: &mut Mat, face: &FaceAnnotation<'_>, labels: &[String], frame_rect: Rect, unit: f64) -> opencv::Result<()> {
-    let rows = face.probabilities.len() as i32;
-    let row_h = (14.0 * unit).round() as i32;
-    let label_w = (62.0 * unit) as i32;
-    let bar_w = (70.0 * unit) as i32;
-    let pad = (4.0 * unit) as i32;
-    let panel = Size::new(label_w + bar_w + 2 * pad, rows * row_h + 2 * pad);
-    let right = face.bbox.x + face.bbox.width + pad;
-    let x = if right + panel.width <= frame_rect.width { right } else { face.bbox.x - pad - panel.width };
-    let panel_rect = clamp_inside(Rect::new(x, face.bbox.y, panel.width, panel.height), frame_rect);
+/// Sizes of a panel of per-emotion bars, in frame pixels.
+struct BarSizes {
+    rows: i32,
+    row_h: i32,
+    label_w: i32,
+    bar_w: i32,
+    pad: i32,
+}
 
+impl BarSizes {
+    fn new(unit: f64, rows: usize) -> Self {
+        Self { rows: rows as i32, row_h: (14.0 * unit).round() as i32, label_w: (62.0 * unit) as i32, bar_w: (70.0 * unit) as i32, pad: (4.0 * unit) as i32 }
+    }
+
+    fn panel_size(&self) -> egui::Vec2 {
+        egui::vec2((self.label_w + self.bar_w + 2 * self.pad) as f32, (self.rows * self.row_h + 2 * self.pad) as f32)
+    }
+}
+
+/// The per-emotion bars in `panel_rect`.
+fn draw_bars(frame: &mut Mat, panel_rect: Rect, probabilities: &[f32], labels: &[String], sizes: &BarSizes, unit: f64) -> opencv::Result<()> {
+    let BarSizes { row_h, label_w, bar_w, pad, .. } = *sizes;
     // Darken the panel background so the bars read on any video.
     let mut background = Mat::roi_mut(frame, panel_rect)?;
     let dimmed = {
@@ -98,7 +111,7 @@ fn draw_bars(frame: &mut Mat, face: &FaceAnnotation<'_>, labels: &[String], fram
     dimmed.copy_to(&mut background)?;
 
     let font_scale = 0.4 * unit;
-    for (i, p) in face.probabilities.iter().enumerate() {
+    for (i, p) in probabilities.iter().enumerate() {
         let y = panel_rect.y + pad + i as i32 * row_h;
         let name = labels.get(i).map(String::as_str).unwrap_or("?");
         imgproc::put_text(
@@ -121,26 +134,20 @@ fn draw_bars(frame: &mut Mat, face: &FaceAnnotation<'_>, labels: &[String], fram
     Ok(())
 }
 
-/// Moves (and if needed shrinks) `rect` so it lies inside `frame`.
-pub fn clamp_inside(rect: Rect, frame: Rect) -> Rect {
-    let width = rect.width.min(frame.width).max(0);
-    let height = rect.height.min(frame.height).max(0);
-    let x = rect.x.clamp(frame.x, frame.x + frame.width - width);
-    let y = rect.y.clamp(frame.y, frame.y + frame.height - height);
-    Rect::new(x, y, width, height)
+fn to_layout_rect(r: Rect) -> egui::Rect {
+    egui::Rect::from_min_size(egui::pos2(r.x as f32, r.y as f32), egui::vec2(r.width as f32, r.height as f32))
+}
+
+/// Pixels of a laid-out rectangle (whole pixels, so inside the frame when it was).
+fn to_cv_rect(r: egui::Rect) -> Rect {
+    let (x, y) = (r.left().round() as i32, r.top().round() as i32);
+    Rect::new(x, y, r.right().round() as i32 - x, r.bottom().round() as i32 - y)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use opencv::core::CV_8UC3;
-
-    #[test]
-    fn clamp_moves_boxes_back_inside() {
-        let frame = Rect::new(0, 0, 100, 100);
-        assert_eq!(clamp_inside(Rect::new(-10, 90, 30, 30), frame), Rect::new(0, 70, 30, 30));
-        assert_eq!(clamp_inside(Rect::new(10, 10, 500, 20), frame), Rect::new(0, 10, 100, 20));
-    }
 
     #[test]
     fn draws_box_and_bars_inside_the_frame() {

@@ -52,6 +52,9 @@ pub enum Command {
         #[arg(long, default_value_t = 300)]
         frames: u64,
     },
+    /// Score face detection against annotated photos (stills and rendered clips), beside plain
+    /// OpenCV Haar on the same frames
+    EvalDetect(EvalDetectArgs),
     /// Measure how FER-2013 face crops relate to Haar boxes (sets the crop framing)
     MeasureFraming {
         /// Folder of face images, searched recursively (e.g. ../shared/fer2013/train)
@@ -126,10 +129,10 @@ pub struct DetectorArgs {
     #[arg(long, default_value_t = 5)]
     pub min_neighbors: i32,
     /// Smallest face, as a fraction of the frame's shorter side
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.06)]
     pub min_face: f32,
     /// Frames between full-frame scans (faces are tracked in between)
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 10)]
     pub full_scan_every: u32,
 }
 
@@ -176,6 +179,32 @@ pub struct AnalyzeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct EvalDetectArgs {
+    /// Folder with annotated photos and their faces.json ({"photo.jpg": [[x, y, w, h], ...]})
+    #[arg(env = "EMOCAM_FACES_DIR", default_value = "../shared/faces")]
+    pub dir: PathBuf,
+    /// Clip frame sizes to render the photos at
+    #[arg(long = "size", value_name = "WxH", value_parser = parse_frame_size, default_values = ["640x480", "1280x720"])]
+    pub sizes: Vec<opencv::core::Size>,
+    /// Frames per photo in the clips
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub frames_per_photo: u32,
+    /// Print the figures as one JSON object instead of a table
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+}
+
+fn parse_frame_size(text: &str) -> Result<opencv::core::Size, String> {
+    let parsed = text.split_once('x').and_then(|(w, h)| Some((w.trim().parse::<i32>().ok()?, h.trim().parse::<i32>().ok()?)));
+    match parsed {
+        Some((w, h)) if (16..=7680).contains(&w) && (16..=4320).contains(&h) => Ok(opencv::core::Size::new(w, h)),
+        _ => Err(format!("expected WIDTHxHEIGHT between 16x16 and 7680x4320, like 640x480, got '{text}'")),
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct ModelsArgs {
     #[command(flatten)]
     pub model: ModelArgs,
@@ -212,6 +241,15 @@ pub fn run() -> Result<()> {
         Some(Command::DemoClip { output, frames }) => {
             crate::source::write_demo_clip(&output, frames)?;
             eprintln!("wrote {frames} frames to {}", output.display());
+            Ok(())
+        }
+        Some(Command::EvalDetect(args)) => {
+            let report = crate::eval_detect::evaluate(&args.dir, &args.detector.settings(), &args.sizes, args.frames_per_photo)?;
+            if args.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{report}");
+            }
             Ok(())
         }
         Some(Command::MeasureFraming { dir, limit }) => crate::measure::run(&dir, limit),

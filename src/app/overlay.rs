@@ -4,6 +4,7 @@
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
 
 use crate::annotate::label_color_bgr;
+use crate::layout::{layout_faces, FaceToPlace, LayoutSizes};
 use crate::pipeline::FaceResult;
 use crate::scores::top;
 
@@ -61,72 +62,67 @@ pub fn face_label(track_id: u64) -> String {
     format!("Face #{track_id}")
 }
 
-/// Draws every face and returns the track id of a face that was clicked.
+/// Draws every face and returns the track id of a face that was clicked. Titles and bar panels
+/// are placed by [`layout_faces`], as in screenshots: none covers another face, and a face with
+/// no room for its bars shows its title only (the side panel has the selected face's bars).
 pub fn show_faces(ui: &mut egui::Ui, geometry: &FrameGeometry, faces: &[FaceResult], labels: &[String], selected: Option<u64>) -> Option<u64> {
-    let mut clicked = None;
+    let painter = ui.painter().clone();
+    // The selected face is placed first, so it gets the first choice of place for its bars.
+    let mut shown: Vec<(&FaceResult, Rect, usize, std::sync::Arc<egui::Galley>)> = Vec::new();
     for face in faces {
         let rect = geometry.to_screen(face.bbox).intersect(geometry.image_rect);
+        let Some((best, confidence)) = top(&face.probabilities) else { continue };
         if !rect.is_positive() {
             continue;
         }
+        let name = labels.get(best).map(String::as_str).unwrap_or("?");
+        let title = format!("#{} {} {:.0}%", face.track_id, name, confidence * 100.0);
+        shown.push((face, rect, best, painter.layout_no_wrap(title, FontId::proportional(14.0), Color32::BLACK)));
+    }
+    shown.sort_by_key(|(face, ..)| selected != Some(face.track_id));
+    let places: Vec<FaceToPlace> = shown.iter().map(|(_, rect, _, galley)| FaceToPlace { bbox: *rect, title: galley.size() + Vec2::splat(6.0) }).collect();
+    let rows = shown.iter().map(|(face, ..)| face.probabilities.len()).max().unwrap_or(0);
+    let layout = layout_faces(geometry.image_rect, &places, LayoutSizes { panel: bar_panel_size(rows), gap: BAR_PAD });
+
+    let mut clicked = None;
+    for ((face, rect, best, galley), placed) in shown.into_iter().zip(layout) {
         let response = ui.interact(rect, ui.scope_id().with(("face", face.track_id)), Sense::click());
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, face_label(face.track_id)));
         if response.clicked() {
             clicked = Some(face.track_id);
         }
-        let response = response.on_hover_cursor(egui::CursorIcon::PointingHand);
-        paint_face(ui.painter(), geometry, rect, face, labels, selected == Some(face.track_id), response.hovered());
+        let hovered = response.on_hover_cursor(egui::CursorIcon::PointingHand).hovered();
+        let color = label_color(best);
+        let width = if selected == Some(face.track_id) { 4.0 } else if hovered { 3.0 } else { 2.0 };
+        painter.rect_stroke(rect, 2.0, Stroke::new(width, color), StrokeKind::Middle);
+        painter.rect_filled(placed.title, 2.0, color);
+        painter.galley(placed.title.min + Vec2::splat(3.0), galley, Color32::BLACK);
+        if let Some(panel) = placed.panel {
+            paint_bars(&painter, panel, &face.probabilities, labels);
+        }
     }
     clicked
 }
 
-fn paint_face(painter: &egui::Painter, geometry: &FrameGeometry, rect: Rect, face: &FaceResult, labels: &[String], selected: bool, hovered: bool) {
-    let Some((best, confidence)) = top(&face.probabilities) else { return };
-    let color = label_color(best);
-    let width = if selected { 4.0 } else if hovered { 3.0 } else { 2.0 };
-    painter.rect_stroke(rect, 2.0, Stroke::new(width, color), StrokeKind::Middle);
+const BAR_ROW: f32 = 13.0;
+const BAR_LABEL_W: f32 = 58.0;
+const BAR_W: f32 = 60.0;
+const BAR_PAD: f32 = 4.0;
 
-    // Title above the box (inside the frame when the box touches its top edge).
-    let name = labels.get(best).map(String::as_str).unwrap_or("?");
-    let title = format!("#{} {} {:.0}%", face.track_id, name, confidence * 100.0);
-    let galley = painter.layout_no_wrap(title, FontId::proportional(14.0), Color32::BLACK);
-    let title_size = galley.size() + Vec2::splat(6.0);
-    let title_rect = clamp_inside(Rect::from_min_size(rect.left_top() - Vec2::new(0.0, title_size.y), title_size), geometry.image_rect);
-    painter.rect_filled(title_rect, 2.0, color);
-    painter.galley(title_rect.min + Vec2::splat(3.0), galley, Color32::BLACK);
-
-    paint_bars(painter, geometry, rect, &face.probabilities, labels);
+fn bar_panel_size(rows: usize) -> Vec2 {
+    Vec2::new(BAR_LABEL_W + BAR_W + 2.0 * BAR_PAD, rows as f32 * BAR_ROW + 2.0 * BAR_PAD)
 }
 
-/// The compact softmax bars beside the box: right of it when there is room, else left.
-fn paint_bars(painter: &egui::Painter, geometry: &FrameGeometry, face_rect: Rect, probabilities: &[f32], labels: &[String]) {
-    const ROW: f32 = 13.0;
-    const LABEL_W: f32 = 58.0;
-    const BAR_W: f32 = 60.0;
-    const PAD: f32 = 4.0;
-    let size = Vec2::new(LABEL_W + BAR_W + 2.0 * PAD, probabilities.len() as f32 * ROW + 2.0 * PAD);
-    let bounds = geometry.image_rect;
-    let right = face_rect.right() + PAD;
-    let x = if right + size.x <= bounds.right() { right } else { face_rect.left() - PAD - size.x };
-    let panel = clamp_inside(Rect::from_min_size(Pos2::new(x, face_rect.top()), size), bounds);
+/// The compact softmax bars in `panel`.
+fn paint_bars(painter: &egui::Painter, panel: Rect, probabilities: &[f32], labels: &[String]) {
     painter.rect_filled(panel, 3.0, Color32::from_black_alpha(150));
     for (i, &p) in probabilities.iter().enumerate() {
-        let top_y = panel.top() + PAD + i as f32 * ROW;
+        let top_y = panel.top() + BAR_PAD + i as f32 * BAR_ROW;
         let name = labels.get(i).map(String::as_str).unwrap_or("?");
-        painter.text(Pos2::new(panel.left() + PAD, top_y + ROW / 2.0), Align2::LEFT_CENTER, name, FontId::proportional(10.5), Color32::from_gray(235));
-        let bar = Rect::from_min_size(Pos2::new(panel.left() + PAD + LABEL_W, top_y + 2.0), Vec2::new(BAR_W * p.clamp(0.0, 1.0), ROW - 4.0));
+        painter.text(Pos2::new(panel.left() + BAR_PAD, top_y + BAR_ROW / 2.0), Align2::LEFT_CENTER, name, FontId::proportional(10.5), Color32::from_gray(235));
+        let bar = Rect::from_min_size(Pos2::new(panel.left() + BAR_PAD + BAR_LABEL_W, top_y + 2.0), Vec2::new(BAR_W * p.clamp(0.0, 1.0), BAR_ROW - 4.0));
         painter.rect_filled(bar, 1.0, label_color(i));
     }
-}
-
-/// Moves (and if needed shrinks) `rect` so it lies inside `bounds`.
-pub fn clamp_inside(rect: Rect, bounds: Rect) -> Rect {
-    let size = rect.size().min(bounds.size());
-    let min = Pos2::new(
-        rect.left().clamp(bounds.left(), bounds.right() - size.x),
-        rect.top().clamp(bounds.top(), bounds.bottom() - size.y),
-    );
-    Rect::from_min_size(min, size)
 }
 
 /// The face to show in the side panel by default: the largest.
@@ -148,10 +144,4 @@ mod tests {
         assert_eq!(mirrored.left(), 180.0 + 640.0 - 40.0);
     }
 
-    #[test]
-    fn clamp_keeps_panels_inside() {
-        let bounds = Rect::from_min_size(Pos2::ZERO, Vec2::splat(100.0));
-        let moved = clamp_inside(Rect::from_min_size(Pos2::new(90.0, -5.0), Vec2::splat(20.0)), bounds);
-        assert_eq!(moved, Rect::from_min_size(Pos2::new(80.0, 0.0), Vec2::splat(20.0)));
-    }
 }

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod cli;
+mod detection;
 mod models;
 mod pipeline;
 mod util;

@@ -60,6 +60,27 @@ pub fn fer2013_dir() -> Option<PathBuf> {
     }
 }
 
+/// Says that data a test needs is missing: a failure under CI (`CI=true`), where it must be
+/// there, and a `SKIPPED` notice elsewhere.
+pub fn missing_data(what: &str) {
+    let message = format!("SKIPPED: {what}");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{message} (CI=true: the data must be there)");
+    }
+    eprintln!("{message}");
+}
+
+/// Annotated group photos: `$EMOCAM_FACES_DIR`, else `../shared/faces`.
+pub fn faces_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("EMOCAM_FACES_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("../shared/faces"));
+    if dir.join(emocam::eval_detect::ANNOTATIONS_FILE).is_file() {
+        Some(dir)
+    } else {
+        missing_data(&format!("annotated photos not found at {} (set EMOCAM_FACES_DIR)", dir.display()));
+        None
+    }
+}
+
 /// The shipped default model (models/default.txt), if the checkout has one.
 pub fn default_model() -> Option<PathBuf> {
     emocam::cli::resolve_model(None, &root().join("models")).ok().filter(|p| p.is_file())

@@ -14,7 +14,9 @@
 //!
 //! Plain Haar's false faces are mostly weak, so a new face is reported once a second,
 //! differently trained cascade ([`VERIFIER_CASCADE`]) also groups enough hits on it; a face it
-//! turns down several times is never reported. Still images get the full scan alone.
+//! turns down several times is never reported, and so is a new face on the edge of a flat bar
+//! (letterboxed video, a photo on a plain background), where Haar often fires. Still images get
+//! the full scan alone, each face checked by the verifier.
 //! The figures behind these choices come from `emocam eval-detect` (see the README).
 
 use std::path::PathBuf;
@@ -111,6 +113,17 @@ const VERIFY_MIN_NEIGHBORS: i32 = 3;
 /// video: 6 keeps all of plain Haar's faces in the annotated photos and drops its weaker false
 /// faces; 12 would drop every false face measured but also a quarter of the real ones.
 const STILL_VERIFY_MIN_NEIGHBORS: i32 = 6;
+/// A bar along the frame's edge is a line of pixels whose grey levels span at most this (video
+/// compression adds a little noise to black bars).
+const BAR_MAX_GREY_RANGE: f64 = 6.0;
+/// A new face must keep this fraction of its side clear of a bar's edge: Haar's false faces
+/// on such an edge straddle it or hug it from inside.
+const PICTURE_EDGE_CLEARANCE: f32 = 0.05;
+/// The full scan takes Haar's groups with this many neighbouring hits fewer than the setting:
+/// every new face it finds must still pass the verifier (and keep clear of bars), which removes
+/// the extra false faces, while a weak real face is picked up at its first full scan instead of
+/// waiting for one that happens to group enough hits on it. Measured with `eval-detect`.
+const FULL_SCAN_NEIGHBOR_RELIEF: i32 = 1;
 /// Neighbouring hits that re-find a face already followed (see `search_near`).
 const TRACKED_FACE_MIN_NEIGHBORS: i32 = 3;
 
@@ -445,6 +458,13 @@ impl FaceFinder {
     /// Whether the verifier cascade is also confident of a face at `bbox` (true without a
     /// verifier): its best group of hits around the box must have `VERIFY_MIN_NEIGHBORS` windows.
     fn verify(&mut self, grey: &Mat, frame: Rect, bbox: Rect, min_neighbors: i32) -> Result<bool, DetectError> {
+        // Haar fires on the edge of a letterbox or pillarbox bar (and of a photo shown on a
+        // plain background); a face is inside the picture.
+        let picture = picture_area(grey)?;
+        let surround = grown_window(bbox, PICTURE_EDGE_CLEARANCE, frame);
+        if (surround & picture) != surround {
+            return Ok(false);
+        }
         let Some(verifier) = &mut self.verifier else { return Ok(true) };
         let side = bbox.width.max(bbox.height) as f32;
         let window = grown_window(bbox, VERIFY_MARGIN, frame);
@@ -464,8 +484,9 @@ impl FaceFinder {
         (self.settings.min_face_fraction * grey.cols().min(grey.rows()) as f32).max(MIN_FACE_PX)
     }
 
-    /// Scans the whole frame at full resolution: exactly plain OpenCV Haar (no downscaling and
-    /// no histogram equalisation: both lost faces in group scenes, measured with `eval-detect`).
+    /// Scans the whole frame at full resolution like plain OpenCV Haar (no downscaling and no
+    /// histogram equalisation: both lost faces in group scenes, measured with `eval-detect`),
+    /// with the neighbour relief above.
     fn scan_full_frame(&mut self, grey: &Mat, min_face_px: f32) -> Result<Vec<Rect>, DetectError> {
         let min_side = min_face_px.round() as i32;
         let mut found = Vector::<Rect>::new();
@@ -473,7 +494,7 @@ impl FaceFinder {
             grey,
             &mut found,
             self.settings.scale_factor,
-            self.settings.min_neighbors,
+            (self.settings.min_neighbors - FULL_SCAN_NEIGHBOR_RELIEF).max(1),
             0,
             Size::new(min_side, min_side),
             Size::default(),
@@ -505,6 +526,29 @@ impl FaceFinder {
             .map(|r| Rect::new(r.x + window.x, r.y + window.y, r.width, r.height))
             .max_by(|a, b| iou(*a, bbox).total_cmp(&iou(*b, bbox))))
     }
+}
+
+/// The frame less any bars of one flat grey along its edges (letterboxed or pillarboxed video,
+/// a photo on a plain background).
+fn picture_area(grey: &Mat) -> opencv::Result<Rect> {
+    let (width, height) = (grey.cols(), grey.rows());
+    let is_flat = |line: Rect| -> opencv::Result<bool> {
+        let (mut min, mut max) = (0.0, 0.0);
+        opencv::core::min_max_loc(&Mat::roi(grey, line)?, Some(&mut min), Some(&mut max), None, None, &opencv::core::no_array())?;
+        Ok(max - min <= BAR_MAX_GREY_RANGE)
+    };
+    let bar = |line_at: &dyn Fn(i32) -> Rect, lines: i32| -> opencv::Result<i32> {
+        let mut count = 0;
+        while count < lines / 2 && is_flat(line_at(count))? {
+            count += 1;
+        }
+        Ok(count)
+    };
+    let left = bar(&|x| Rect::new(x, 0, 1, height), width)?;
+    let right = bar(&|x| Rect::new(width - 1 - x, 0, 1, height), width)?;
+    let top = bar(&|y| Rect::new(0, y, width, 1), height)?;
+    let bottom = bar(&|y| Rect::new(0, height - 1 - y, width, 1), height)?;
+    Ok(Rect::new(left, top, width - left - right, height - top - bottom))
 }
 
 /// `bbox` grown by `fraction` of its longer side on every edge, clipped to `frame`.
@@ -572,6 +616,31 @@ mod tests {
         opencv::core::randu(&mut noise, &0.0, &255.0).expect("noise");
         let window = grown_window(face, TRACK_SEARCH_MARGIN, Rect::new(0, 0, noise.cols(), noise.rows()));
         assert_eq!(template.follow(&noise, face, window, &mut Mat::default()).expect("match"), None);
+    }
+
+    #[test]
+    fn picture_area_leaves_out_flat_bars_along_the_edges() {
+        let photo = demo_grey(0);
+        assert_eq!(picture_area(&photo).expect("area"), Rect::new(0, 0, photo.cols(), photo.rows()), "the demo has no bars");
+        // The photo windowboxed on black: bars left, right and at the top.
+        let mut framed = Mat::new_rows_cols_with_default(photo.rows() + 40, photo.cols() + 200, opencv::core::CV_8UC1, 0.into()).expect("image");
+        photo.copy_to(&mut Mat::roi_mut(&mut framed, Rect::new(120, 40, photo.cols(), photo.rows())).expect("inside")).expect("copy");
+        assert_eq!(picture_area(&framed).expect("area"), Rect::new(120, 40, photo.cols(), photo.rows()));
+    }
+
+    #[test]
+    fn no_new_face_on_the_edge_of_a_bar() {
+        let photo = demo_grey(0);
+        let mut framed = Mat::new_rows_cols_with_default(photo.rows(), photo.cols() + 200, opencv::core::CV_8UC1, 96.into()).expect("image");
+        photo.copy_to(&mut Mat::roi_mut(&mut framed, Rect::new(200, 0, photo.cols(), photo.rows())).expect("inside")).expect("copy");
+        let mut finder = FaceFinder::new(one_large_face()).expect("cascade");
+        let frame = Rect::new(0, 0, framed.cols(), framed.rows());
+        let face = haar_face(&mut finder, &photo);
+        let moved = Rect::new(face.x + 200, face.y, face.width, face.height);
+        assert!(finder.verify(&framed, frame, moved, VERIFY_MIN_NEIGHBORS).expect("verify"), "the face itself, inside the picture");
+        for straddling in [Rect::new(180, 100, 80, 80), Rect::new(202, 100, 80, 80)] {
+            assert!(!finder.verify(&framed, frame, straddling, 0).expect("verify"), "{straddling:?} on the bar's edge");
+        }
     }
 
     #[test]

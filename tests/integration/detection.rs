@@ -26,11 +26,12 @@ fn stills_and_group_clip_at_640x480_find_as_many_faces_as_plain_haar_with_few_fa
 }
 
 #[test]
-#[ignore = "known gap (issue #8): at 1280x720 one false face on a mirror frame is tracked for 37 frames, and recall is 4 faces short of plain Haar's"]
-fn group_clip_at_1280x720_matches_plain_haar() {
+fn group_clip_at_1280x720_finds_as_many_faces_as_plain_haar_with_few_false_ones() {
     let Some(dir) = faces_dir() else { return };
     let report = evaluate(&dir, &DetectorSettings::default(), &[Size::new(1280, 720)], 60).expect("evaluation");
-    assert_at_least_plain_haar("clip 1280x720", &report.clips[0].comparison, 0.05);
+    let clip = &report.clips[0].comparison;
+    assert_at_least_plain_haar("clip 1280x720", clip, 0.05);
+    assert!(clip.emocam.recall() >= 0.8, "clip 1280x720: recall {:.3}", clip.emocam.recall());
 }
 
 #[test]

@@ -131,7 +131,8 @@ pub struct DetectorArgs {
     /// Smallest face, as a fraction of the frame's shorter side
     #[arg(long, default_value_t = 0.06)]
     pub min_face: f32,
-    /// Frames between full-frame scans (faces are tracked in between)
+    /// Frames between full-frame scans (faces are tracked in between; up to 8x longer while
+    /// scans find nothing new)
     #[arg(long, default_value_t = 10)]
     pub full_scan_every: u32,
 }

@@ -1,8 +1,10 @@
 //! Haar-cascade face detection, made cheap by following faces already found.
 //!
-//! [`FaceFinder`] scans the whole frame with Haar (exactly what plain OpenCV does: full
-//! resolution, no equalisation) only every `full_scan_interval_frames` frames, or at once when
-//! every face is lost (a scene cut). Every face found is followed frame to frame on its own
+//! [`FaceFinder`] scans the whole frame with Haar (like plain OpenCV: full resolution, no
+//! equalisation) only every `full_scan_interval_frames` frames, or at once when every face is
+//! lost (a scene cut). While full scans keep finding nothing new and no face is lost, the
+//! interval doubles, up to 8 times the setting (a still scene costs little; a new face then
+//! waits up to 80 frames at the default). Every face found is followed frame to frame on its own
 //! (one [`TrackedFace`] each): by Haar in a window around its last box over a narrow range of
 //! sizes, with fewer neighbouring hits than a new face needs, and between those Haar refreshes
 //! (every [`HAAR_REFRESH_FRAMES`] frames; a windowed scan costs 1-3 ms a face) by matching a small
@@ -71,6 +73,10 @@ pub enum DetectError {
 const MIN_FACE_PX: f32 = 24.0;
 /// The search window of a lost face grows by `TRACK_SEARCH_MARGIN` per missed frame, to this.
 const MAX_SEARCH_MARGIN: f32 = 1.0;
+/// How often the full-scan interval may double while full scans find no new face: new faces
+/// then appear after at most 8 intervals (80 frames at the default 10, under 3 s at 30 fps).
+/// A face lost or found resets it.
+const MAX_QUIET_SCAN_DOUBLINGS: u32 = 3;
 /// Frames a confirmed face may stay lost (searched for, not reported) before it is forgotten.
 const MAX_MISSED_FRAMES_CONFIRMED: u32 = 5;
 /// The same for a face not confirmed yet.
@@ -259,6 +265,9 @@ pub struct FaceFinder {
     faces: Vec<TrackedFace>,
     next_shown_id: u64,
     frames_since_full_scan: u32,
+    /// Full scans in a row that found no face not already followed, with none lost since: the
+    /// scan interval doubles with each, to `MAX_QUIET_SCAN_DOUBLINGS` doublings.
+    quiet_full_scans: u32,
     /// Scratch images reused between frames.
     equalized: Mat,
     small: Mat,
@@ -281,6 +290,7 @@ impl FaceFinder {
             faces: Vec::new(),
             next_shown_id: 1,
             frames_since_full_scan: 0,
+            quiet_full_scans: 0,
             equalized: Mat::default(),
             small: Mat::default(),
         })
@@ -295,6 +305,13 @@ impl FaceFinder {
         self.faces.clear();
         self.next_shown_id = 1;
         self.frames_since_full_scan = 0;
+        self.quiet_full_scans = 0;
+    }
+
+    /// Frames until the next full scan: the set interval while faces come and go, up to
+    /// `2^MAX_QUIET_SCAN_DOUBLINGS` times longer while the scans find nothing new.
+    fn full_scan_interval(&self) -> u32 {
+        self.settings.full_scan_interval_frames.max(1).saturating_mul(1 << self.quiet_full_scans.min(MAX_QUIET_SCAN_DOUBLINGS))
     }
 
     /// Faces in a grey video frame, with stable track ids.
@@ -305,10 +322,11 @@ impl FaceFinder {
         // With every face lost (a scene cut, or nobody yet) there is nothing to follow: look
         // everywhere at once rather than wait for the next scheduled scan.
         let all_lost = self.faces.iter().all(|face| face.missed_frames > 0);
-        if all_lost || self.frames_since_full_scan >= self.settings.full_scan_interval_frames.max(1) {
+        if all_lost || self.frames_since_full_scan >= self.full_scan_interval() {
             self.frames_since_full_scan = 0;
             let detections = self.scan_full_frame(grey, min_face_px)?;
-            self.merge_full_scan(grey, &detections)?;
+            let new_faces = self.merge_full_scan(grey, &detections)?;
+            self.quiet_full_scans = if new_faces == 0 { self.quiet_full_scans + 1 } else { 0 };
         }
         for index in 0..self.faces.len() {
             if !self.faces[index].found_by_full_scan {
@@ -316,6 +334,9 @@ impl FaceFinder {
             }
         }
         self.drop_lost_and_duplicate_faces();
+        if self.faces.iter().any(|face| face.missed_frames > 0) {
+            self.quiet_full_scans = 0;
+        }
         self.confirm_new_faces(grey, frame)?;
         for face in &mut self.faces {
             face.found_by_full_scan = false;
@@ -339,8 +360,8 @@ impl FaceFinder {
         Ok(faces)
     }
 
-    /// Full-scan boxes update the faces they belong to; the others are new faces.
-    fn merge_full_scan(&mut self, grey: &Mat, detections: &[Rect]) -> opencv::Result<()> {
+    /// Full-scan boxes update the faces they belong to; the others are new faces, counted.
+    fn merge_full_scan(&mut self, grey: &Mat, detections: &[Rect]) -> opencv::Result<usize> {
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (f, face) in self.faces.iter().enumerate() {
             for (d, &detection) in detections.iter().enumerate() {
@@ -358,10 +379,12 @@ impl FaceFinder {
                 self.faces[f].found_by_full_scan = true;
             }
         }
+        let mut new_faces = 0;
         for (&detection, _) in detections.iter().zip(&detection_used).filter(|(_, &used)| !used) {
             self.faces.push(TrackedFace::new(grey, detection)?);
+            new_faces += 1;
         }
-        Ok(())
+        Ok(new_faces)
     }
 
     /// Looks for face `index` near its last box: by template between Haar refreshes, by Haar
@@ -641,6 +664,21 @@ mod tests {
         for straddling in [Rect::new(180, 100, 80, 80), Rect::new(202, 100, 80, 80)] {
             assert!(!finder.verify(&framed, frame, straddling, 0).expect("verify"), "{straddling:?} on the bar's edge");
         }
+    }
+
+    #[test]
+    fn full_scans_grow_rare_while_they_find_nothing_new_and_return_when_a_face_is_lost() {
+        let mut finder = FaceFinder::new(one_large_face()).expect("cascade");
+        let base = finder.settings().full_scan_interval_frames;
+        let face = demo_grey(20);
+        for _ in 0..(base * 20) {
+            finder.find(&face).expect("detect");
+        }
+        assert_eq!(finder.full_scan_interval(), base << MAX_QUIET_SCAN_DOUBLINGS, "one still face: nothing new to find");
+        let empty = Mat::new_rows_cols_with_default(face.rows(), face.cols(), opencv::core::CV_8UC1, 128.into()).expect("image");
+        finder.find(&empty).expect("detect");
+        finder.find(&empty).expect("detect");
+        assert_eq!(finder.full_scan_interval(), base, "the face is gone: look for faces at the set interval again");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::annotate::{annotate, FaceAnnotation};
 use crate::cli::{AnalyzeArgs, ModelArgs};
 use crate::face::{Framing, GrayFace};
 use crate::model::{discover, Classifier};
+use crate::output_file::PendingFile;
 use crate::pipeline::{FaceResult, FrameResult, Mode, Pipeline, PipelineConfig, PipelineEvent};
 use crate::records::{FaceRecord, RecordFormat, RecordWriter};
 use crate::scores::top;
@@ -20,9 +21,11 @@ use crate::source::{self, SourceSpec};
 
 pub fn run(args: &AnalyzeArgs) -> Result<()> {
     let model_path = args.model.resolve()?;
+    refuse_outputs_over_inputs(args, &model_path)?;
     let mut writers = open_writers(args)?;
     if let Some(dir) = &args.faces {
-        return classify_faces(dir, &model_path, &args.model, &mut writers);
+        classify_faces(dir, &model_path, &args.model, &mut writers)?;
+        return finish_writers(writers);
     }
     let Some(source_text) = args.source.as_deref() else { bail!("give a SOURCE or --faces DIR") };
     let spec: SourceSpec = source_text.parse().unwrap_or(SourceSpec::Demo);
@@ -72,9 +75,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         }
     }
     pipeline.stop();
-    for writer in &mut writers {
-        writer.flush()?;
-    }
+    finish_writers(writers)?;
     if let Some(annotator) = annotator {
         annotator.finish()?;
     }
@@ -82,18 +83,68 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     Ok(())
 }
 
+/// Refuses, before anything is created, outputs that would overwrite an input (the source, the
+/// face folder or the model) or each other, and two outputs on standard output: creating an
+/// output truncates it, so the input would be lost before it is read.
+fn refuse_outputs_over_inputs(args: &AnalyzeArgs, model_path: &Path) -> Result<()> {
+    let outputs: Vec<(&str, &Path)> = [("--json", &args.json), ("--csv", &args.csv), ("--annotate", &args.annotate)]
+        .into_iter()
+        .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
+        .collect();
+    let to_stdout: Vec<&str> = outputs.iter().filter(|(_, path)| *path == Path::new("-")).map(|(flag, _)| *flag).collect();
+    if to_stdout.len() > 1 {
+        bail!("{} all name standard output (-): give each its own file", to_stdout.join(" and "));
+    }
+    let mut inputs: Vec<&Path> = vec![model_path];
+    // A camera index or `demo` names no file.
+    inputs.extend(args.source.as_deref().map(Path::new).filter(|path| path.exists()));
+    inputs.extend(args.faces.as_deref());
+    let files: Vec<(&str, &Path, PathBuf)> =
+        outputs.iter().filter(|(_, path)| *path != Path::new("-")).map(|&(flag, path)| (flag, path, file_identity(path))).collect();
+    for (index, (flag, path, identity)) in files.iter().enumerate() {
+        if let Some(input) = inputs.iter().find(|input| file_identity(input) == *identity) {
+            bail!("{flag} {} would overwrite the input {}: choose another output path", path.display(), input.display());
+        }
+        if let Some((other_flag, _, _)) = files[..index].iter().find(|(_, _, other)| other == identity) {
+            bail!("{other_flag} and {flag} both name {}: give each its own file", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// The file `path` names, the same however it is spelt (`./a.avi`, `dir/../a.avi`, a link to
+/// it); for a file not there yet, its folder's canonical path and its name.
+fn file_identity(path: &Path) -> PathBuf {
+    if let Ok(canonical) = path.canonicalize() {
+        return canonical;
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    match (parent.canonicalize(), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
 fn open_writers(args: &AnalyzeArgs) -> Result<Vec<RecordWriter>> {
     let mut writers = Vec::new();
     if let Some(path) = &args.json {
-        writers.push(RecordWriter::create(path, RecordFormat::JsonLines)?);
+        writers.push(RecordWriter::create_complete_or_absent(path, RecordFormat::JsonLines)?);
     }
     if let Some(path) = &args.csv {
-        writers.push(RecordWriter::create(path, RecordFormat::Csv)?);
+        writers.push(RecordWriter::create_complete_or_absent(path, RecordFormat::Csv)?);
     }
     if writers.is_empty() && args.annotate.is_none() {
         writers.push(RecordWriter::create(Path::new("-"), RecordFormat::JsonLines)?);
     }
     Ok(writers)
+}
+
+/// Completes every record output (each moves into place only now).
+fn finish_writers(writers: Vec<RecordWriter>) -> Result<()> {
+    for writer in writers {
+        writer.finish()?;
+    }
+    Ok(())
 }
 
 fn progress_bar(length: Option<u64>) -> ProgressBar {
@@ -108,9 +159,10 @@ fn progress_bar(length: Option<u64>) -> ProgressBar {
 }
 
 /// Annotated output: one image per input image (stills), or a video (everything else).
+/// Every file it writes reaches its name only complete (see `output_file`).
 enum Annotator {
     Images { dir: PathBuf, single_file: Option<PathBuf> },
-    Video { path: PathBuf, writer: Option<videoio::VideoWriter>, fps: f64 },
+    Video { file: PendingFile, writer: Option<videoio::VideoWriter>, fps: f64 },
 }
 
 const VIDEO_EXTENSIONS: &[&str] = &["mp4", "avi", "mkv", "mov"];
@@ -121,20 +173,20 @@ impl Annotator {
         let stills = matches!(spec, SourceSpec::Image(_) | SourceSpec::Folder(_));
         if stills && !is_video_path {
             if matches!(spec, SourceSpec::Image(_)) && source::is_image_path(out) {
-                check_writable_file(out)?;
+                // Fails now, before any work, where the folder can't be written.
+                PendingFile::beside(out)?;
                 return Ok(Annotator::Images { dir: PathBuf::new(), single_file: Some(out.to_path_buf()) });
             }
             std::fs::create_dir_all(out).with_context(|| format!("cannot create folder {}", out.display()))?;
-            check_writable_file(&out.join(".emocam-write-test"))?;
-            let _ = std::fs::remove_file(out.join(".emocam-write-test"));
+            PendingFile::beside(&out.join("annotated.png"))?;
             return Ok(Annotator::Images { dir: out.to_path_buf(), single_file: None });
         }
         if !is_video_path {
             bail!("--annotate {}: give a video file name ({}) for this source", out.display(), VIDEO_EXTENSIONS.join(", "));
         }
-        check_writable_file(out)?;
+        let file = PendingFile::beside(out)?;
         let fps = source::open(spec, false).ok().and_then(|s| s.nominal_fps()).unwrap_or(crate::source::DEMO_FPS);
-        Ok(Annotator::Video { path: out.to_path_buf(), writer: None, fps })
+        Ok(Annotator::Video { file, writer: None, fps })
     }
 
     fn write(&mut self, result: &FrameResult) -> Result<()> {
@@ -153,9 +205,9 @@ impl Annotator {
                 };
                 write_image(&path, &image)
             }
-            Annotator::Video { path, writer, fps } => {
+            Annotator::Video { file, writer, fps } => {
                 if writer.is_none() {
-                    *writer = Some(source::video_writer(path, *fps, result.frame_size)?);
+                    *writer = Some(source::video_writer(file.path(), *fps, result.frame_size).with_context(|| format!("cannot write {}", file.target().display()))?);
                 }
                 if let Some(writer) = writer {
                     writer.write(&image)?;
@@ -166,25 +218,25 @@ impl Annotator {
     }
 
     fn finish(self) -> Result<()> {
-        if let Annotator::Video { writer: Some(mut writer), .. } = self {
+        if let Annotator::Video { file, writer, .. } = self {
+            // No frame came: no video (OpenCV writes none without a frame size).
+            let Some(mut writer) = writer else { return Ok(()) };
             writer.release()?;
+            file.commit()?;
         }
         Ok(())
     }
 }
 
-fn check_writable_file(path: &Path) -> Result<()> {
-    std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
-
-/// Writes an image, with the path in the error.
+/// Writes an image, complete or not at all (the format follows the extension), with the path
+/// in the error.
 pub fn write_image(path: &Path, image: &Mat) -> Result<()> {
-    let ok = imgcodecs::imwrite(path, image, &Vector::new()).unwrap_or(false);
+    let file = PendingFile::beside(path)?;
+    let ok = imgcodecs::imwrite(file.path(), image, &Vector::new()).unwrap_or(false);
     if !ok {
         bail!("cannot write image {}", path.display());
     }
-    Ok(())
+    Ok(file.commit()?)
 }
 
 /// Faces per inference batch in `--faces` mode.

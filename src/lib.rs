@@ -18,6 +18,7 @@ pub mod layout;
 pub mod measure;
 pub mod metadata;
 pub mod model;
+pub mod output_file;
 pub mod pipeline;
 pub mod preprocess;
 pub mod records;

@@ -44,6 +44,8 @@ pub enum RecordError {
     Io(#[from] io::Error),
     #[error("writing CSV: {0}")]
     Csv(#[from] csv::Error),
+    #[error(transparent)]
+    Output(#[from] crate::output_file::OutputError),
     #[error("the model's labels changed from {old:?} to {new:?}; a CSV file holds one label set, start a new file")]
     LabelsChanged { old: Vec<String>, new: Vec<String> },
 }
@@ -55,6 +57,8 @@ pub struct RecordWriter {
     csv: Option<csv::Writer<Box<dyn Write + Send>>>,
     labels: Option<Vec<String>>,
     records_written: u64,
+    /// The file being written when the records go to their target only once complete.
+    pending: Option<crate::output_file::PendingFile>,
 }
 
 /// Opens `path` for writing, or standard output for `-`.
@@ -67,9 +71,37 @@ pub fn create_output(path: &Path) -> Result<Box<dyn Write + Send>, RecordError> 
 }
 
 impl RecordWriter {
+    /// Records written to `path` as they come (the app's recordings: whatever was recorded
+    /// stays if the app is killed).
     pub fn create(path: &Path, format: RecordFormat) -> Result<Self, RecordError> {
         let out = create_output(path)?;
         Ok(Self::new(out, format))
+    }
+
+    /// Records that reach `path` only complete, when [`RecordWriter::finish`] succeeds;
+    /// dropped before, they leave `path` as it was. `-` is standard output, written as it comes.
+    pub fn create_complete_or_absent(path: &Path, format: RecordFormat) -> Result<Self, RecordError> {
+        if path.as_os_str() == "-" {
+            return Self::create(path, format);
+        }
+        let pending = crate::output_file::PendingFile::beside(path)?;
+        let file = File::create(pending.path()).map_err(|source| RecordError::Create { path: path.to_path_buf(), source })?;
+        let mut writer = Self::new(Box::new(BufWriter::new(file)), format);
+        writer.pending = Some(pending);
+        Ok(writer)
+    }
+
+    /// Flushes everything and, for [`RecordWriter::create_complete_or_absent`], moves the file
+    /// into place.
+    pub fn finish(mut self) -> Result<(), RecordError> {
+        self.flush()?;
+        // Close the file before it is renamed.
+        self.json = None;
+        self.csv = None;
+        if let Some(pending) = self.pending.take() {
+            pending.commit()?;
+        }
+        Ok(())
     }
 
     pub fn new(out: Box<dyn Write + Send>, format: RecordFormat) -> Self {
@@ -77,7 +109,7 @@ impl RecordWriter {
             RecordFormat::JsonLines => (Some(out), None),
             RecordFormat::Csv => (None, Some(csv::Writer::from_writer(out))),
         };
-        Self { format, json, csv, labels: None, records_written: 0 }
+        Self { format, json, csv, labels: None, records_written: 0, pending: None }
     }
 
     pub fn records_written(&self) -> u64 {

@@ -86,6 +86,54 @@ fn unwritable_output_paths() {
 }
 
 #[test]
+fn outputs_that_would_overwrite_an_input_or_each_other_are_refused_and_nothing_is_touched() {
+    let dir = tempdir();
+    let video = dir.path().join("v.avi");
+    std::fs::copy(asset("astronaut.png"), dir.path().join("photo.png")).expect("copy photo");
+    std::fs::write(&video, b"stands in for a video: must survive").expect("write");
+    let photo = dir.path().join("photo.png");
+    let photo_bytes = std::fs::read(&photo).expect("read photo");
+    // A copy: were the guard to fail, the run would truncate the model it names.
+    let model_copy = dir.path().join("model.onnx");
+    std::fs::copy(fixture("tiny.onnx"), &model_copy).expect("copy model");
+    let model = model_copy.to_str().unwrap().to_string();
+    let (v, p) = (video.to_str().unwrap(), photo.to_str().unwrap());
+    let same_video_other_spelling = format!("{}/./v.avi", dir.path().display());
+    for (args, reason) in [
+        (vec!["analyze", v, "--annotate", v], "would overwrite the input"),
+        (vec!["analyze", v, "--json", &same_video_other_spelling], "would overwrite the input"),
+        (vec!["analyze", p, "--csv", p], "would overwrite the input"),
+        (vec!["analyze", p, "--json", &model], "would overwrite the input"),
+    ] {
+        let mut args = args;
+        args.extend(["--model", &model]);
+        assert_clean_failure(&run(&args), reason);
+    }
+    let out_json = dir.path().join("out.json");
+    let o = out_json.to_str().unwrap();
+    assert_clean_failure(&run(&["analyze", p, "--model", &model, "--json", o, "--csv", o]), "both name");
+    assert_clean_failure(&run(&["analyze", p, "--model", &model, "--json", "-", "--csv", "-"]), "standard output");
+    assert_eq!(std::fs::read(&video).expect("video"), b"stands in for a video: must survive");
+    assert_eq!(std::fs::read(&photo).expect("photo"), photo_bytes);
+    assert_eq!(std::fs::read(&model_copy).expect("model"), std::fs::read(fixture("tiny.onnx")).expect("fixture"), "the model is untouched");
+    assert!(!out_json.exists(), "no output is created for a refused run");
+}
+
+#[test]
+fn a_failed_run_leaves_earlier_outputs_as_they_were_and_no_temporary_files() {
+    let dir = tempdir();
+    let earlier = write_file(dir.path(), "earlier.json", b"{\"from\": \"an earlier run\"}\n");
+    let csv = write_file(dir.path(), "earlier.csv", b"from,an earlier run\n");
+    let missing = dir.path().join("missing.avi");
+    let out = run(&["analyze", missing.to_str().unwrap(), "--model", &tiny(), "--json", earlier.to_str().unwrap(), "--csv", csv.to_str().unwrap()]);
+    assert_clean_failure(&out, "not found");
+    assert_eq!(std::fs::read(&earlier).expect("json"), b"{\"from\": \"an earlier run\"}\n");
+    assert_eq!(std::fs::read(&csv).expect("csv"), b"from,an earlier run\n");
+    let names: Vec<String> = std::fs::read_dir(dir.path()).expect("list").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 2, "only the two earlier files: {names:?}");
+}
+
+#[test]
 fn missing_onnx_runtime_library() {
     let out = emocam()
         .args(["analyze", asset("astronaut.png").to_str().unwrap(), "--model", &tiny()])

@@ -20,6 +20,7 @@ use crate::scores::top;
 use crate::source::{self, SourceSpec};
 
 pub fn run(args: &AnalyzeArgs) -> Result<()> {
+    crate::interrupt::install().context("cannot set up signal handling")?;
     let model_path = args.model.resolve()?;
     refuse_outputs_over_inputs(args, &model_path)?;
     let mut writers = open_writers(args)?;
@@ -47,7 +48,13 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     let progress = progress_bar(pipeline.source_frame_count().or(args.max_frames));
     let mut frames = 0u64;
     let mut faces = 0u64;
+    let mut interrupted = None;
     loop {
+        // Between frames: every output then holds whole frames only.
+        if let Some(signal) = crate::interrupt::requested() {
+            interrupted = Some(signal);
+            break;
+        }
         let result = match pipeline.results().recv_timeout(Duration::from_millis(200)) {
             Ok(result) => result,
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
@@ -80,7 +87,10 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         annotator.finish()?;
     }
     eprintln!("analyzed {frames} frames, {faces} faces");
-    Ok(())
+    match interrupted {
+        Some(signal) => Err(signal.into()),
+        None => Ok(()),
+    }
 }
 
 /// Refuses, before anything is created, outputs that would overwrite an input (the source, the
@@ -276,6 +286,10 @@ fn classify_faces(dir: &Path, model_path: &Path, model_args: &ModelArgs, writers
     let progress = progress_bar(Some(items.len() as u64));
     let mut confusion = vec![vec![0u64; labels.len()]; labels.len()];
     for (batch_index, batch) in items.chunks(FACE_BATCH).enumerate() {
+        // A partial accuracy means nothing: stopped early, the outputs are left absent.
+        if let Some(signal) = crate::interrupt::requested() {
+            return Err(signal.into());
+        }
         let mut faces = Vec::with_capacity(batch.len());
         for (path, _) in batch {
             let image = source::read_image(path)?;

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod detect;
 pub mod eval_detect;
 pub mod face;
+pub mod interrupt;
 pub mod latest;
 pub mod layout;
 pub mod measure;

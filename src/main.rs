@@ -4,6 +4,11 @@ fn main() -> ExitCode {
     match emocam::cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
+            if let Some(interrupted) = error.downcast_ref::<emocam::interrupt::Interrupted>() {
+                // Not an error: the outputs are complete up to where the signal came.
+                eprintln!("emocam: {interrupted}");
+                return ExitCode::from(interrupted.exit_code());
+            }
             // `{:#}` puts the whole cause chain on one line.
             eprintln!("emocam: error: {error:#}");
             ExitCode::FAILURE

@@ -7,4 +7,5 @@ mod cli;
 mod detection;
 mod models;
 mod pipeline;
+mod signals;
 mod util;

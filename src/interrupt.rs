@@ -1,0 +1,50 @@
+//! Clean stops on SIGINT, SIGTERM and SIGHUP for the headless commands: the signal only sets a
+//! flag, the command's loop sees it between frames, finishes and closes every output, and the
+//! process exits with the signal's code (128 + its number) through [`Interrupted`].
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+/// The signal that asked the command to stop (0: none yet).
+static REQUESTED: std::sync::OnceLock<Arc<AtomicUsize>> = std::sync::OnceLock::new();
+
+/// Why a command stopped early: a signal asked it to, after its outputs were completed.
+#[derive(Debug, thiserror::Error)]
+#[error("stopped by {}", signal_name(*.signal))]
+pub struct Interrupted {
+    pub signal: i32,
+}
+
+impl Interrupted {
+    /// The exit status the shell expects of a process ended by this signal.
+    pub fn exit_code(&self) -> u8 {
+        u8::try_from(128 + self.signal).unwrap_or(u8::MAX)
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        SIGINT => "SIGINT",
+        SIGTERM => "SIGTERM",
+        SIGHUP => "SIGHUP",
+        _ => "a signal",
+    }
+}
+
+/// Routes SIGINT, SIGTERM and SIGHUP to [`requested`] instead of ending the process. Only for
+/// commands whose loops check it.
+pub fn install() -> std::io::Result<()> {
+    let flag = REQUESTED.get_or_init(|| Arc::new(AtomicUsize::new(0)));
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::flag::register_usize(signal, Arc::clone(flag), signal as usize)?;
+    }
+    Ok(())
+}
+
+/// The signal received since [`install`], if any.
+pub fn requested() -> Option<Interrupted> {
+    let signal = REQUESTED.get()?.load(Ordering::Relaxed);
+    (signal != 0).then(|| Interrupted { signal: signal as i32 })
+}

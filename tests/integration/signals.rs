@@ -1,0 +1,65 @@
+//! SIGINT, SIGTERM and SIGHUP stop `analyze` cleanly: whole records in every output, the
+//! outputs in place, the signal's exit code.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+/// Whether `dir` holds one of emocam's temporary output files with something written in it.
+fn records_being_written(dir: &Path) -> bool {
+    std::fs::read_dir(dir).map_or(false, |entries| {
+        entries.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().starts_with(".emocam-") && e.metadata().is_ok_and(|m| m.len() > 0))
+    })
+}
+
+fn stop_analyze_with(signal: &str, exit_code: i32) {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let dir = tempdir();
+    let (json, csv) = (dir.path().join("faces.json"), dir.path().join("faces.csv"));
+    let mut child = emocam()
+        .args(["analyze", "demo", "--model", fixture("tiny.onnx").to_str().unwrap()])
+        .args(["--json", json.to_str().unwrap(), "--csv", csv.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start emocam");
+    // Wait until records are being written (not a timing assertion: the generous limit only
+    // keeps a broken build from hanging the suite).
+    let give_up = Instant::now() + Duration::from_secs(120);
+    while !records_being_written(dir.path()) {
+        assert!(Instant::now() < give_up, "no records written");
+        assert!(child.try_wait().expect("poll").is_none(), "emocam ended before the signal");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("wait");
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(exit_code), "{signal}: {err}");
+    assert!(err.contains(&format!("stopped by SIG{signal}")), "{err}");
+    let json_lines: Vec<serde_json::Value> = std::fs::read_to_string(&json).expect("json in place").lines().map(|l| serde_json::from_str(l).expect("a whole JSON record")).collect();
+    let mut csv_reader = csv::Reader::from_path(&csv).expect("csv in place");
+    let csv_rows = csv_reader.records().map(|r| r.expect("a whole CSV row")).count();
+    assert!(!json_lines.is_empty());
+    assert_eq!(json_lines.len(), csv_rows, "both outputs stop at the same frame");
+    assert!(!records_being_written(dir.path()), "no temporary file left");
+}
+
+#[test]
+fn sigint_stops_analyze_with_whole_records() {
+    stop_analyze_with("INT", 130);
+}
+
+#[test]
+fn sigterm_stops_analyze_with_whole_records() {
+    stop_analyze_with("TERM", 143);
+}
+
+#[test]
+fn sighup_stops_analyze_with_whole_records() {
+    stop_analyze_with("HUP", 129);
+}

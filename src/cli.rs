@@ -49,7 +49,7 @@ pub enum Command {
         /// Output video (.avi: MJPG, .mp4: mp4v)
         output: PathBuf,
         /// Number of frames (the demo shows each photo for 300 frames)
-        #[arg(long, default_value_t = 300)]
+        #[arg(long, default_value_t = 300, value_parser = number_in(1..=1_000_000u64))]
         frames: u64,
     },
     /// Score face detection against annotated photos (stills and rendered clips), beside plain
@@ -74,8 +74,8 @@ pub struct ModelArgs {
     /// Folder of models [default: models/ of the installation]
     #[arg(long, value_name = "DIR", env = "EMOCAM_MODELS")]
     pub models_dir: Option<PathBuf>,
-    /// ONNX Runtime threads per inference
-    #[arg(long, default_value_t = 1)]
+    /// ONNX Runtime threads per inference, 1-64
+    #[arg(long, default_value_t = 1, value_parser = number_in(1..=64usize))]
     pub threads: usize,
 }
 
@@ -122,18 +122,18 @@ pub struct DetectorArgs {
     /// Haar cascade: a name in haarcascades/ (frontalface_default, frontalface_alt2, ...) or a path
     #[arg(long, default_value = "frontalface_default")]
     pub cascade: String,
-    /// Scale step between detection passes (smaller finds more, slower)
-    #[arg(long, default_value_t = 1.1)]
+    /// Scale step between detection passes (smaller finds more, slower), 1.01-2
+    #[arg(long, default_value_t = 1.1, value_parser = number_in(crate::detect::SCALE_FACTOR_RANGE))]
     pub scale_factor: f64,
-    /// Neighbouring hits needed per face (higher: fewer false faces)
-    #[arg(long, default_value_t = 5)]
+    /// Neighbouring hits needed per face (higher: fewer false faces), 0-100
+    #[arg(long, default_value_t = 5, value_parser = number_in(crate::detect::MIN_NEIGHBORS_RANGE))]
     pub min_neighbors: i32,
-    /// Smallest face, as a fraction of the frame's shorter side
-    #[arg(long, default_value_t = 0.06)]
+    /// Smallest face, as a fraction of the frame's shorter side, 0.01-0.9
+    #[arg(long, default_value_t = 0.06, value_parser = number_in(crate::detect::MIN_FACE_FRACTION_RANGE))]
     pub min_face: f32,
     /// Frames between full-frame scans (faces are tracked in between; up to 8x longer while
     /// scans find nothing new)
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = number_in(crate::detect::FULL_SCAN_INTERVAL_RANGE))]
     pub full_scan_every: u32,
 }
 
@@ -171,11 +171,11 @@ pub struct AnalyzeArgs {
     /// Write annotated output: a video file (.mp4/.avi) or a folder of images
     #[arg(long, value_name = "OUT")]
     pub annotate: Option<PathBuf>,
-    /// Smooth probabilities over time per face (EMA weight of the newest frame)
-    #[arg(long, value_name = "ALPHA", num_args = 0..=1, default_missing_value = "0.3")]
+    /// Smooth probabilities over time per face (EMA weight of the newest frame, 0.01-1)
+    #[arg(long, value_name = "ALPHA", num_args = 0..=1, default_missing_value = "0.3", value_parser = number_in(0.01..=1.0f32))]
     pub smooth: Option<f32>,
     /// Stop after this many frames (cameras run until stopped otherwise)
-    #[arg(long)]
+    #[arg(long, value_parser = number_in(1..=u64::MAX))]
     pub max_frames: Option<u64>,
 }
 
@@ -195,6 +195,22 @@ pub struct EvalDetectArgs {
     pub json: bool,
     #[command(flatten)]
     pub detector: DetectorArgs,
+}
+
+/// A value parser for a number within `range`, for every option with limits in one way (clap's
+/// own ranges take integers only; this also refuses NaN).
+fn number_in<T>(range: std::ops::RangeInclusive<T>) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy + Send + Sync + 'static,
+{
+    move |text: &str| {
+        let value: T = text.trim().parse().map_err(|_| format!("expected a number, got '{text}'"))?;
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(format!("must be between {} and {}, got {text}", range.start(), range.end()))
+        }
+    }
 }
 
 fn parse_frame_size(text: &str) -> Result<opencv::core::Size, String> {
@@ -220,10 +236,10 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub detector: DetectorArgs,
     /// Frames to process; the source is replayed from the start when it is shorter
-    #[arg(long)]
+    #[arg(long, value_parser = number_in(1..=u64::MAX))]
     pub frames: Option<u64>,
     /// Single-face classification runs for the latency figure
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = number_in(1..=1_000_000u32))]
     pub classify_runs: u32,
 }
 

@@ -56,6 +56,14 @@ impl Default for DetectorSettings {
     }
 }
 
+/// The settings a detector accepts (the command line and the app check against these):
+/// outside them a scan never ends (a scale step of 1.0000001), takes all memory (1e9) or means
+/// nothing (negative neighbours).
+pub const SCALE_FACTOR_RANGE: std::ops::RangeInclusive<f64> = 1.01..=2.0;
+pub const MIN_NEIGHBORS_RANGE: std::ops::RangeInclusive<i32> = 0..=100;
+pub const MIN_FACE_FRACTION_RANGE: std::ops::RangeInclusive<f32> = 0.01..=0.9;
+pub const FULL_SCAN_INTERVAL_RANGE: std::ops::RangeInclusive<u32> = 1..=10_000;
+
 /// Why the detector can't start.
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
@@ -275,11 +283,18 @@ pub struct FaceFinder {
 
 impl FaceFinder {
     pub fn new(settings: DetectorSettings) -> Result<Self, DetectError> {
-        if settings.scale_factor <= 1.0 || !settings.scale_factor.is_finite() {
-            return Err(DetectError::Settings(format!("scale factor must be above 1, got {}", settings.scale_factor)));
+        let out_of_range = |what: &str, value: String, low: String, high: String| Err(DetectError::Settings(format!("{what} must be between {low} and {high}, got {value}")));
+        if !SCALE_FACTOR_RANGE.contains(&settings.scale_factor) {
+            return out_of_range("scale factor", settings.scale_factor.to_string(), SCALE_FACTOR_RANGE.start().to_string(), SCALE_FACTOR_RANGE.end().to_string());
         }
-        if !(0.0..1.0).contains(&settings.min_face_fraction) {
-            return Err(DetectError::Settings(format!("min face size must be a fraction below 1, got {}", settings.min_face_fraction)));
+        if !MIN_NEIGHBORS_RANGE.contains(&settings.min_neighbors) {
+            return out_of_range("min neighbours", settings.min_neighbors.to_string(), MIN_NEIGHBORS_RANGE.start().to_string(), MIN_NEIGHBORS_RANGE.end().to_string());
+        }
+        if !MIN_FACE_FRACTION_RANGE.contains(&settings.min_face_fraction) {
+            return out_of_range("min face size", settings.min_face_fraction.to_string(), MIN_FACE_FRACTION_RANGE.start().to_string(), MIN_FACE_FRACTION_RANGE.end().to_string());
+        }
+        if !FULL_SCAN_INTERVAL_RANGE.contains(&settings.full_scan_interval_frames) {
+            return out_of_range("full-scan interval", settings.full_scan_interval_frames.to_string(), FULL_SCAN_INTERVAL_RANGE.start().to_string(), FULL_SCAN_INTERVAL_RANGE.end().to_string());
         }
         let cascade = load_cascade(&settings.cascade)?;
         let verifier = load_cascade(&crate::resources::cascade_path(VERIFIER_CASCADE)).ok();

@@ -159,5 +159,32 @@ fn bad_detector_settings() {
     let out = run(&["analyze", photo.to_str().unwrap(), "--model", &tiny(), "--cascade", "no_such_cascade"]);
     assert_clean_failure(&out, "cascade");
     let out = run(&["analyze", photo.to_str().unwrap(), "--model", &tiny(), "--scale-factor", "0.9"]);
-    assert_clean_failure(&out, "scale factor");
+    assert!(!out.status.success() && stderr(&out).contains("'0.9' for '--scale-factor"), "{}", stderr(&out));
+}
+
+#[test]
+fn options_out_of_range_are_refused_at_once() {
+    let photo = asset("astronaut.png");
+    let p = photo.to_str().unwrap();
+    // Each of these once hung, took all memory or was silently meaningless.
+    for (option, value) in [
+        ("--scale-factor", "1e9"),
+        ("--scale-factor", "1.0000001"),
+        ("--scale-factor", "NaN"),
+        ("--threads", "100000"),
+        ("--threads", "0"),
+        ("--min-neighbors", "-5"),
+        ("--min-face", "0"),
+        ("--full-scan-every", "0"),
+        ("--smooth", "2"),
+        ("--max-frames", "0"),
+    ] {
+        let out = run(&["analyze", p, "--model", &tiny(), &format!("{option}={value}")]);
+        assert!(!out.status.success(), "{option} {value} accepted");
+        let err = stderr(&out);
+        assert!(err.contains(option) && err.contains(value), "{option} {value}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let out = run(&["demo-clip", "/nonexistent-dir/never.avi", "--frames", "0"]);
+    assert!(!out.status.success() && stderr(&out).contains("--frames"), "{}", stderr(&out));
 }

@@ -88,14 +88,27 @@ pub fn input_spec_from_shape(shape: &[i64], meta: &Metadata) -> Result<InputSpec
         None => FACE_SIDE_PX as i64,
     };
     let side = |d: i64| if d > 0 { d } else { default_side };
-    Ok(InputSpec {
-        layout,
-        channels: c as usize,
-        height: side(h) as usize,
-        width: side(w) as usize,
-        fixed_batch: (shape[0] > 0).then_some(shape[0] as usize),
-    })
+    let (height, width) = (side(h), side(w));
+    // Numbers from a model file are untrusted: a side of 1e9 would allocate exabytes.
+    if !MODEL_INPUT_SIDE_RANGE_PX.contains(&height) || !MODEL_INPUT_SIDE_RANGE_PX.contains(&width) {
+        return Err(format!(
+            "input of {height}x{width} pixels; emocam takes {} to {} pixels a side",
+            MODEL_INPUT_SIDE_RANGE_PX.start(),
+            MODEL_INPUT_SIDE_RANGE_PX.end()
+        ));
+    }
+    if shape[0] > MAX_FIXED_BATCH {
+        return Err(format!("input batch of {}; emocam takes a fixed batch of at most {MAX_FIXED_BATCH}", shape[0]));
+    }
+    Ok(InputSpec { layout, channels: c as usize, height: height as usize, width: width as usize, fixed_batch: (shape[0] > 0).then_some(shape[0] as usize) })
 }
+
+/// Input sides a model may ask for (faces are 48 px; ImageNet-style backbones take 224).
+const MODEL_INPUT_SIDE_RANGE_PX: std::ops::RangeInclusive<i64> = 8..=1024;
+/// The largest fixed batch a model may declare (each run pads to it).
+const MAX_FIXED_BATCH: i64 = 256;
+/// How far a probability row may sum from one and still count as probabilities.
+const PROBABILITY_SUM_TOLERANCE: f32 = 1e-3;
 
 /// Reads normalisation from metadata; without any, pixels are scaled to 0..1.
 pub fn normalization_from(meta: &Metadata, channels: usize) -> Result<Normalization, String> {
@@ -215,8 +228,14 @@ impl Classifier {
         // A warm-up run proves the graph runs on our tensors and tells the number of classes
         // (and, without metadata, whether the output is already a softmax).
         let blank = GrayFace::from_pixels(vec![128; (FACE_SIDE_PX * FACE_SIDE_PX) as usize]).expect("48x48");
-        let (raw, num_outputs) = classifier.run_raw(std::slice::from_ref(&blank))?;
+        let (raw, num_outputs) = classifier.run_batch(std::slice::from_ref(&blank))?;
         let labels = labels_from(&meta, num_outputs).map_err(bad_metadata)?;
+        if raw.iter().any(|v| !v.is_finite()) {
+            return Err(ModelError::Inference { path: path.to_path_buf(), reason: format!("a blank face gives scores that are not numbers: {raw:?}") });
+        }
+        if output_kind == Some(OutputKind::Probabilities) && !are_probabilities(&raw) {
+            return Err(bad_metadata(format!("'output' says probabilities, but a blank face gives {raw:?} (not in 0..1 summing to 1): say logits")));
+        }
         let info = Arc::make_mut(&mut classifier.info);
         info.labels = labels;
         info.output_kind = output_kind.unwrap_or_else(|| OutputKind::detect(&raw, num_outputs));
@@ -232,11 +251,21 @@ impl Classifier {
         if faces.is_empty() {
             return Ok(Vec::new());
         }
-        let (raw, num_outputs) = match self.info.input.fixed_batch {
-            Some(fixed) if fixed != faces.len() => self.run_in_fixed_batches(faces, fixed)?,
-            _ => self.run_raw(faces)?,
-        };
-        Ok(to_probabilities(&raw, num_outputs, self.info.output_kind))
+        let (raw, num_outputs) = self.run_batch(faces)?;
+        let probabilities = to_probabilities(&raw, num_outputs, self.info.output_kind);
+        // Shown as bars and written as records: never NaN, never outside 0..1.
+        if let Some(row) = probabilities.iter().find(|row| !are_probabilities(row)) {
+            return Err(ModelError::Inference { path: self.info.path.clone(), reason: format!("scores that are not probabilities: {row:?}") });
+        }
+        Ok(probabilities)
+    }
+
+    /// The raw scores for `faces`, padded to the model's fixed batch where it has one.
+    fn run_batch(&mut self, faces: &[GrayFace]) -> Result<(Vec<f32>, usize), ModelError> {
+        match self.info.input.fixed_batch {
+            Some(fixed) if fixed != faces.len() => self.run_in_fixed_batches(faces, fixed),
+            _ => self.run_raw(faces),
+        }
     }
 
     fn run_in_fixed_batches(&mut self, faces: &[GrayFace], fixed: usize) -> Result<(Vec<f32>, usize), ModelError> {
@@ -270,6 +299,11 @@ impl Classifier {
         }
         Ok((values.to_vec(), num_outputs))
     }
+}
+
+/// Whether a row of scores is probabilities: each finite and in 0..1, summing to one.
+fn are_probabilities(row: &[f32]) -> bool {
+    row.iter().all(|p| p.is_finite() && (0.0..=1.0).contains(p)) && (row.iter().sum::<f32>() - 1.0).abs() <= PROBABILITY_SUM_TOLERANCE
 }
 
 /// The `.onnx` files in `dir`, sorted by name.

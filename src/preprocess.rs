@@ -89,8 +89,16 @@ impl Normalization {
                 return Err(format!("'{name}' has {} values for a {channels}-channel input", values.len()));
             }
         }
-        if self.std.iter().any(|s| *s == 0.0 || !s.is_finite()) {
-            return Err("'std' must be non-zero".into());
+        // Numbers from a model file are untrusted: NaN or a zero scale would make every face
+        // the same, and every score meaningless.
+        if self.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(format!("'std' must be above zero, got {:?}", self.std));
+        }
+        if self.mean.iter().any(|m| !m.is_finite()) {
+            return Err(format!("'mean' must be a number, got {:?}", self.mean));
+        }
+        if !(self.pixel_scale.is_finite() && self.pixel_scale > 0.0) {
+            return Err(format!("'pixel_scale' must be above zero, got {}", self.pixel_scale));
         }
         Ok(())
     }

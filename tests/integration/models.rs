@@ -122,6 +122,67 @@ fn sidecar_with_wrong_label_count_is_rejected() {
     assert!(error.contains("m.json"), "{error}");
 }
 
+#[test]
+fn untrusted_numbers_in_a_sidecar_are_refused_with_the_reason() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let dir = tempdir();
+    let model = dir.path().join("m.onnx");
+    std::fs::copy(fixture("tiny.onnx"), &model).unwrap();
+    for (sidecar, reason) in [
+        (r#"{"pixel_scale": "NaN"}"#, "pixel_scale"),
+        (r#"{"pixel_scale": 0}"#, "pixel_scale"),
+        (r#"{"std": 0}"#, "std"),
+        (r#"{"std": -1}"#, "std"),
+        (r#"{"mean": "inf"}"#, "mean"),
+        // tiny.onnx gives logits: read as probabilities they would be shown as 41.9 and -36.2.
+        (r#"{"output": "probabilities"}"#, "says probabilities"),
+    ] {
+        write_file(dir.path(), "m.json", sidecar.as_bytes());
+        let error = Classifier::load(&model, ClassifierOptions::default()).err().unwrap_or_else(|| panic!("{sidecar} accepted")).to_string();
+        assert!(error.contains("m.onnx") && error.contains(reason), "{sidecar}: {error}");
+    }
+}
+
+/// Hostile models from `python -m emotrain.hostile_fixtures`.
+#[test]
+fn fixed_batch_models_run_on_any_number_of_faces() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let mut classifier = Classifier::load(&fixture("fixed_batch4.onnx"), ClassifierOptions::default()).expect("a fixed batch of 4 loads");
+    let face = |v: u8| GrayFace::from_pixels((0..48 * 48).map(|i| (i % 97) as u8 ^ v).collect()).unwrap();
+    for count in [1, 3, 4, 5, 9] {
+        let faces: Vec<GrayFace> = (0..count).map(|i| face(i as u8 * 20)).collect();
+        let rows = classifier.classify(&faces).expect("classify");
+        assert_eq!(rows.len(), count);
+        // Padding must not change a face's scores.
+        let alone = classifier.classify(&faces[..1]).expect("classify one");
+        assert!(rows[0].iter().zip(&alone[0]).all(|(a, b)| (a - b).abs() < 1e-5), "{count} faces");
+    }
+}
+
+#[test]
+fn models_that_give_nan_or_ask_for_huge_inputs_are_refused_not_aborted() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let error = Classifier::load(&fixture("nan_output.onnx"), ClassifierOptions::default()).err().expect("NaN scores refused").to_string();
+    assert!(error.contains("nan_output.onnx") && error.contains("not numbers"), "{error}");
+    let error = Classifier::load(&fixture("huge_input_size.onnx"), ClassifierOptions::default()).err().expect("1e9 refused").to_string();
+    assert!(error.contains("huge_input_size.onnx") && error.contains("pixels a side"), "{error}");
+    // The same through the CLI: one line, no abort, for analyze and for `models`.
+    let out = run(&["analyze", asset("astronaut.png").to_str().unwrap(), "--model", fixture("huge_input_size.onnx").to_str().unwrap()]);
+    assert_clean_failure(&out, "pixels a side");
+    let dir = tempdir();
+    std::fs::copy(fixture("huge_input_size.onnx"), dir.path().join("huge.onnx")).unwrap();
+    std::fs::copy(fixture("tiny.onnx"), dir.path().join("tiny.onnx")).unwrap();
+    let out = run(&["models", "--models-dir", dir.path().to_str().unwrap()]);
+    assert!(out.status.code().is_some(), "no abort: {}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"));
+}
+
 /// The app's preprocessing is the training preprocessing: `emocam analyze --faces` on
 /// PublicTest reproduces the accuracy recorded in each shipped model within 0.5 points.
 #[test]

@@ -7,6 +7,8 @@
 - tiny_nhwc.onnx: the same weights the way a Keras/TensorFlow export looks: NHWC input, softmax
   output, no metadata at all; its labels and normalisation come from the sidecar tiny_nhwc.json.
 - not_image.onnx: a classifier over a flat vector of 10 values, which the app must refuse.
+
+Hostile models (fixed batch, NaN scores, a huge input size) come from `emotrain.hostile_fixtures`.
 """
 from __future__ import annotations
 

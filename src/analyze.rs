@@ -55,6 +55,8 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
             interrupted = Some(signal);
             break;
         }
+        // As they come: the channel is bounded, and a warning is worth most beside its frame.
+        report_events(&pipeline)?;
         let result = match pipeline.results().recv_timeout(Duration::from_millis(200)) {
             Ok(result) => result,
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
@@ -74,12 +76,12 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         }
     }
     progress.finish_and_clear();
-    for event in pipeline.events().try_iter() {
-        match event {
-            PipelineEvent::SourceProblem(problem) => eprintln!("emocam: warning: {problem}"),
-            PipelineEvent::ModelFailed(problem) => bail!("{problem}"),
-            _ => {}
-        }
+    report_events(&pipeline)?;
+    if let Some(failure) = pipeline.first_model_failure() {
+        bail!("{failure}");
+    }
+    if pipeline.events_dropped() > 0 {
+        eprintln!("emocam: warning: {} more warnings not shown (too many at once)", pipeline.events_dropped());
     }
     pipeline.stop();
     finish_writers(writers)?;
@@ -133,6 +135,18 @@ fn file_identity(path: &Path) -> PathBuf {
         (Ok(dir), Some(name)) => dir.join(name),
         _ => path.to_path_buf(),
     }
+}
+
+/// Prints the pipeline's warnings; a model failure ends the run.
+fn report_events(pipeline: &Pipeline) -> Result<()> {
+    for event in pipeline.events().try_iter() {
+        match event {
+            PipelineEvent::SourceProblem(problem) => eprintln!("emocam: warning: {problem}"),
+            PipelineEvent::ModelFailed(problem) => bail!("{problem}"),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn open_writers(args: &AnalyzeArgs) -> Result<Vec<RecordWriter>> {

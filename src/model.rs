@@ -336,9 +336,11 @@ mod tests {
     fn metadata_layout_wins_and_dynamic_sizes_use_input_size() {
         let spec = input_spec_from_shape(&[-1, 3, -1, -1], &meta(r#"{"layout": "NCHW", "input_size": 64}"#)).unwrap();
         assert_eq!((spec.layout, spec.channels, spec.height, spec.width), (Layout::Nchw, 3, 64, 64));
-        // 1x1 images would otherwise be ambiguous; the metadata settles it.
-        let spec = input_spec_from_shape(&[1, 1, 1, 3], &meta(r#"{"layout": "NHWC"}"#)).unwrap();
-        assert_eq!(spec.channels, 3);
+        // A 1x1 image would be ambiguous about its layout, but no image that small is taken.
+        let error = input_spec_from_shape(&[1, 1, 1, 3], &meta(r#"{"layout": "NHWC"}"#)).unwrap_err();
+        assert!(error.contains("pixels a side"), "{error}");
+        let error = input_spec_from_shape(&[-1, 1, -1, -1], &meta(r#"{"input_size": "1e9"}"#)).unwrap_err();
+        assert!(error.contains("pixels a side"), "{error}");
     }
 
     #[test]

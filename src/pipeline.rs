@@ -7,8 +7,8 @@
 //! Both threads check a stop flag at least every [`POLL_INTERVAL`], so shutdown is prompt.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -109,6 +109,29 @@ pub enum PipelineEvent {
     SourceEnded,
 }
 
+/// Where the threads report events: a bounded channel that never blocks them. When the channel
+/// is full (nobody reading, or a burst of warnings) an event is counted instead of sent, and a
+/// model failure is also kept aside, so that the failure that matters is never lost.
+#[derive(Clone)]
+struct EventSink {
+    tx: Sender<PipelineEvent>,
+    dropped: Arc<AtomicU64>,
+    first_model_failure: Arc<Mutex<Option<String>>>,
+}
+
+impl EventSink {
+    fn report(&self, event: PipelineEvent) {
+        if let PipelineEvent::ModelFailed(reason) = &event {
+            if let Ok(mut first) = self.first_model_failure.lock() {
+                first.get_or_insert_with(|| reason.clone());
+            }
+        }
+        if self.tx.try_send(event).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Messages to the inference thread.
 enum InferenceCommand {
     SwitchModel(PathBuf),
@@ -191,6 +214,9 @@ pub struct Pipeline {
     stop: Arc<AtomicBool>,
     results: Receiver<FrameResult>,
     events: Receiver<PipelineEvent>,
+    /// Events that did not fit the channel (see [`EventSink`]).
+    events_dropped: Arc<AtomicU64>,
+    first_model_failure: Arc<Mutex<Option<String>>>,
     inference_commands: Sender<InferenceCommand>,
     capture_commands: Sender<CaptureCommand>,
     threads: Vec<JoinHandle<()>>,
@@ -219,6 +245,8 @@ impl Pipeline {
         let (frame_tx, frame_rx) = FrameSender::new(config.mode);
         let (result_tx, results) = FrameSender::new(config.mode);
         let (event_tx, events) = crossbeam_channel::bounded(64);
+        let event_tx = EventSink { tx: event_tx, dropped: Arc::new(AtomicU64::new(0)), first_model_failure: Arc::new(Mutex::new(None)) };
+        let (events_dropped, first_model_failure) = (event_tx.dropped.clone(), event_tx.first_model_failure.clone());
         let (inference_commands, inference_rx) = crossbeam_channel::bounded(16);
         let (capture_commands, capture_rx) = crossbeam_channel::bounded(16);
 
@@ -259,6 +287,8 @@ impl Pipeline {
             stop,
             results,
             events,
+            events_dropped,
+            first_model_failure,
             inference_commands,
             capture_commands,
             threads,
@@ -275,6 +305,16 @@ impl Pipeline {
 
     pub fn events(&self) -> &Receiver<PipelineEvent> {
         &self.events
+    }
+
+    /// Events that were counted, not delivered, because the channel was full.
+    pub fn events_dropped(&self) -> u64 {
+        self.events_dropped.load(Ordering::Relaxed)
+    }
+
+    /// The first model failure reported, whether or not its event was delivered.
+    pub fn first_model_failure(&self) -> Option<String> {
+        self.first_model_failure.lock().ok().and_then(|first| first.clone())
     }
 
     /// The model the pipeline started with.
@@ -336,7 +376,7 @@ struct CaptureLoop {
     mode: Mode,
     keep_frames: bool,
     frames: FrameSender<DetectedFrame>,
-    events: Sender<PipelineEvent>,
+    events: EventSink,
     commands: Receiver<CaptureCommand>,
     stop: Arc<AtomicBool>,
     paused: bool,
@@ -375,19 +415,22 @@ impl CaptureLoop {
                     frame
                 }
                 Ok(None) => {
-                    let _ = self.events.try_send(PipelineEvent::SourceEnded);
+                    self.events.report(PipelineEvent::SourceEnded);
                     break;
                 }
                 Err(error) => {
-                    let _ = self.events.try_send(PipelineEvent::SourceProblem(error.to_string()));
+                    self.events.report(PipelineEvent::SourceProblem(error.to_string()));
                     if self.source.is_camera() && self.mode == Mode::Live && self.reopen_camera() {
                         continue;
                     }
                     read_errors += 1;
-                    if self.source.is_camera() || read_errors >= MAX_CONSECUTIVE_READ_ERRORS {
+                    // A folder moves on to its next image whatever happens, so every good image
+                    // is read; a video that keeps failing at one place is given up.
+                    let stuck = !self.source.frames_are_independent() && read_errors >= MAX_CONSECUTIVE_READ_ERRORS;
+                    if self.source.is_camera() || stuck {
                         break;
                     }
-                    continue; // one unreadable image in a folder: skip it
+                    continue; // an unreadable image in a folder: skip it
                 }
             };
             let decode_ms = ms_since(captured_at);
@@ -398,7 +441,7 @@ impl CaptureLoop {
                     }
                 }
                 Err(error) => {
-                    let _ = self.events.try_send(PipelineEvent::SourceProblem(format!("face detection failed: {error}")));
+                    self.events.report(PipelineEvent::SourceProblem(format!("face detection failed: {error}")));
                 }
             }
         }
@@ -439,7 +482,7 @@ impl CaptureLoop {
                 CaptureCommand::SetDetector(settings) => match FaceFinder::new(settings) {
                     Ok(finder) => self.finder = finder,
                     Err(error) => {
-                        let _ = self.events.try_send(PipelineEvent::SourceProblem(error.to_string()));
+                        self.events.report(PipelineEvent::SourceProblem(error.to_string()));
                     }
                 },
             }
@@ -459,7 +502,7 @@ impl CaptureLoop {
             if let Ok(source) = source::open(&self.spec, true) {
                 self.source = source;
                 self.finder.reset();
-                let _ = self.events.try_send(PipelineEvent::SourceRecovered);
+                self.events.report(PipelineEvent::SourceRecovered);
                 return true;
             }
         }
@@ -473,7 +516,7 @@ struct InferenceLoop {
     smoother: Option<Smoother>,
     frames: Receiver<DetectedFrame>,
     results: FrameSender<FrameResult>,
-    events: Sender<PipelineEvent>,
+    events: EventSink,
     commands: Receiver<InferenceCommand>,
     stop: Arc<AtomicBool>,
 }
@@ -510,10 +553,10 @@ impl InferenceLoop {
                         if let Some(smoother) = &mut self.smoother {
                             smoother.reset();
                         }
-                        let _ = self.events.try_send(PipelineEvent::ModelLoaded(info));
+                        self.events.report(PipelineEvent::ModelLoaded(info));
                     }
                     Ok(Err(error)) => {
-                        let _ = self.events.try_send(PipelineEvent::ModelFailed(error));
+                        self.events.report(PipelineEvent::ModelFailed(error));
                     }
                     Err(_) => {}
                 },
@@ -536,7 +579,7 @@ impl InferenceLoop {
         match spawned {
             Ok(handle) => Some(handle),
             Err(error) => {
-                let _ = self.events.try_send(PipelineEvent::ModelFailed(format!("could not start the model loader: {error}")));
+                self.events.report(PipelineEvent::ModelFailed(format!("could not start the model loader: {error}")));
                 None
             }
         }
@@ -552,7 +595,7 @@ impl InferenceLoop {
                 .map(|(&(track_id, bbox), probabilities)| FaceResult { track_id, bbox, probabilities })
                 .collect(),
             Err(error) => {
-                let _ = self.events.try_send(PipelineEvent::ModelFailed(error.to_string()));
+                self.events.report(PipelineEvent::ModelFailed(error.to_string()));
                 Vec::new()
             }
         };

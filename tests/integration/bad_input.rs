@@ -134,6 +134,25 @@ fn a_failed_run_leaves_earlier_outputs_as_they_were_and_no_temporary_files() {
 }
 
 #[test]
+fn a_folder_with_many_unreadable_images_still_analyzes_every_good_one() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let dir = tempdir();
+    for i in 0..15 {
+        write_file(dir.path(), &format!("a{i:02}.png"), b"not a picture");
+    }
+    for name in ["z1.png", "z2.png"] {
+        std::fs::copy(asset("astronaut.png"), dir.path().join(name)).expect("copy");
+    }
+    let out = run(&["analyze", dir.path().to_str().unwrap(), "--model", &tiny(), "--json", "-"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sources: std::collections::BTreeSet<String> = json_lines(&stdout(&out)).iter().map(|r| r["source"].as_str().unwrap_or_default().to_string()).collect();
+    assert_eq!(sources.len(), 2, "both good images after the 15 bad ones: {sources:?}");
+    assert!(stderr(&out).matches("warning").count() >= 15 || stderr(&out).contains("more warnings not shown"), "{}", stderr(&out));
+}
+
+#[test]
 fn missing_onnx_runtime_library() {
     let out = emocam()
         .args(["analyze", asset("astronaut.png").to_str().unwrap(), "--model", &tiny()])

@@ -246,14 +246,7 @@ pub fn evaluate_stills(photos: &[AnnotatedPhoto], settings: &DetectorSettings) -
     let mut result = Comparison::default();
     for photo in photos {
         let frame = AnnotatedFrame { image: photo.image.clone(), faces: photo.faces.clone(), partial_faces: Vec::new() };
-        let started = Instant::now();
-        let found: Vec<Rect> = finder.find_in_still(&to_grey(&frame.image)?)?.iter().map(|f| f.bbox).collect();
-        result.emocam.detect_seconds += started.elapsed().as_secs_f64();
-        result.emocam.add_frame(&found, &frame);
-        let started = Instant::now();
-        let found = plain.find(&to_grey(&frame.image)?)?;
-        result.plain_haar.detect_seconds += started.elapsed().as_secs_f64();
-        result.plain_haar.add_frame(&found, &frame);
+        score_both(&mut result, &frame, |grey| finder.find_in_still(grey), &mut plain)?;
     }
     Ok(result)
 }
@@ -267,17 +260,29 @@ pub fn evaluate_clip(photos: &[AnnotatedPhoto], settings: &DetectorSettings, fra
     for photo in photos {
         for index in 0..frames_per_photo {
             let frame = render_frame(photo, frame_size, index, frames_per_photo)?;
-            let started = Instant::now();
-            let found: Vec<Rect> = finder.find(&to_grey(&frame.image)?)?.iter().map(|f| f.bbox).collect();
-            result.emocam.detect_seconds += started.elapsed().as_secs_f64();
-            result.emocam.add_frame(&found, &frame);
-            let started = Instant::now();
-            let found = plain.find(&to_grey(&frame.image)?)?;
-            result.plain_haar.detect_seconds += started.elapsed().as_secs_f64();
-            result.plain_haar.add_frame(&found, &frame);
+            score_both(&mut result, &frame, |grey| finder.find(grey), &mut plain)?;
         }
     }
     Ok(result)
+}
+
+/// Times and scores emocam's detector (`find`) and plain Haar on one frame (grey conversion
+/// included in each time).
+fn score_both(
+    result: &mut Comparison,
+    frame: &AnnotatedFrame,
+    mut find: impl FnMut(&Mat) -> Result<Vec<crate::detect::FoundFace>, DetectError>,
+    plain: &mut PlainHaar,
+) -> Result<(), EvalError> {
+    let started = Instant::now();
+    let found: Vec<Rect> = find(&to_grey(&frame.image)?)?.iter().map(|f| f.bbox).collect();
+    result.emocam.detect_seconds += started.elapsed().as_secs_f64();
+    result.emocam.add_frame(&found, frame);
+    let started = Instant::now();
+    let found = plain.find(&to_grey(&frame.image)?)?;
+    result.plain_haar.detect_seconds += started.elapsed().as_secs_f64();
+    result.plain_haar.add_frame(&found, frame);
+    Ok(())
 }
 
 /// Everything `emocam eval-detect` measured.

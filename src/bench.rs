@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::cli::BenchArgs;
 use crate::face::{Framing, GrayFace};
@@ -32,7 +32,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let model_name = pipeline.initial_model().display_name.clone();
     let mut stats = Stats::default();
     let mut rss_samples_kib = Vec::new();
+    crate::interrupt::install().context("cannot set up signal handling")?;
+    let mut interrupted = None;
     loop {
+        // Stopped by a signal: report the frames measured so far.
+        if let Some(signal) = crate::interrupt::requested() {
+            interrupted = Some(signal);
+            break;
+        }
         let result = match pipeline.results().recv_timeout(Duration::from_millis(500)) {
             Ok(result) => result,
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
@@ -70,6 +77,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         println!("memory (RSS, MiB): start {:.1}; every 1000 frames: {}", start as f64 / 1024.0, samples.join(", "));
     }
 
+    if let Some(signal) = interrupted {
+        return Err(signal.into());
+    }
     let mut classifier = Classifier::load(&model_path, args.model.classifier_options())?;
     let face = GrayFace::from_pixels((0..48 * 48).map(|i| (i * 7 % 256) as u8).collect()).expect("48x48");
     let mut latencies_ms = Vec::with_capacity(args.classify_runs as usize);

@@ -256,7 +256,11 @@ pub fn run() -> Result<()> {
         Some(Command::Models(args)) => crate::analyze::list_models(&args.model),
         Some(Command::Bench(args)) => crate::bench::run(&args),
         Some(Command::DemoClip { output, frames }) => {
-            crate::source::write_demo_clip(&output, frames)?;
+            crate::interrupt::install().context("cannot set up signal handling")?;
+            if !crate::source::write_demo_clip(&output, frames, || crate::interrupt::requested().is_some())? {
+                eprintln!("stopped: no clip written to {}", output.display());
+                return Err(crate::interrupt::requested().map_or_else(|| anyhow::anyhow!("stopped"), anyhow::Error::from));
+            }
             eprintln!("wrote {frames} frames to {}", output.display());
             Ok(())
         }

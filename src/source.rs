@@ -78,6 +78,8 @@ pub enum SourceError {
     CameraLost(i32),
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
+    #[error(transparent)]
+    Output(#[from] crate::output_file::OutputError),
     #[error("demo: {0}")]
     Demo(String),
     #[error("reading frames: {0}")]
@@ -476,14 +478,21 @@ pub fn video_writer(path: &Path, fps: f64, size: Size) -> Result<videoio::VideoW
 }
 
 /// Writes `frames` demo frames to a video file: a clip for tests and benchmarks.
-pub fn write_demo_clip(path: &Path, frames: u64) -> Result<(), SourceError> {
+/// Written under a temporary name and moved into place when complete; `false` (and no file)
+/// when `should_stop` says so first.
+pub fn write_demo_clip(path: &Path, frames: u64, should_stop: impl Fn() -> bool) -> Result<bool, SourceError> {
     let demo = DemoSource::new(true)?;
-    let mut writer = video_writer(path, DEMO_FPS, DEMO_SIZE)?;
+    let file = crate::output_file::PendingFile::beside(path)?;
+    let mut writer = video_writer(file.path(), DEMO_FPS, DEMO_SIZE).map_err(|_| SourceError::Io(path.to_path_buf(), std::io::Error::other("cannot write a video file here")))?;
     for index in 0..frames {
+        if should_stop() {
+            return Ok(false);
+        }
         writer.write(&demo.render(index)?.1)?;
     }
     writer.release()?;
-    Ok(())
+    file.commit()?;
+    Ok(true)
 }
 
 #[cfg(test)]

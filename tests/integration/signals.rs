@@ -1,5 +1,5 @@
-//! SIGINT, SIGTERM and SIGHUP stop `analyze` cleanly: whole records in every output, the
-//! outputs in place, the signal's exit code.
+//! SIGINT, SIGTERM and SIGHUP stop `analyze` cleanly (whole records in every output, the
+//! outputs in place, the signal's exit code), and a stopped `demo-clip` leaves no file.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -62,4 +62,21 @@ fn sigterm_stops_analyze_with_whole_records() {
 #[test]
 fn sighup_stops_analyze_with_whole_records() {
     stop_analyze_with("HUP", 129);
+}
+
+#[test]
+fn a_stopped_demo_clip_leaves_no_file() {
+    let dir = tempdir();
+    let clip = dir.path().join("clip.avi");
+    let mut child = emocam().args(["demo-clip", clip.to_str().unwrap(), "--frames", "100000"]).stderr(Stdio::piped()).spawn().expect("start emocam");
+    let give_up = Instant::now() + Duration::from_secs(120);
+    while !records_being_written(dir.path()) {
+        assert!(Instant::now() < give_up, "no frames written");
+        assert!(child.try_wait().expect("poll").is_none(), "emocam ended before the signal");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill").success());
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0, "neither the clip nor a temporary file");
 }

@@ -366,8 +366,10 @@ impl FaceFinder {
         let frame = Rect::new(0, 0, grey.cols(), grey.rows());
         let min_face_px = self.min_face_px(grey);
         let mut faces = Vec::new();
-        for bbox in self.scan_full_frame(grey, min_face_px)? {
-            if self.verify(grey, frame, bbox, STILL_VERIFY_MIN_NEIGHBORS)? {
+        let detections = self.scan_full_frame(grey, min_face_px)?;
+        let picture = if detections.is_empty() { frame } else { picture_area(grey)? };
+        for bbox in detections {
+            if self.verify(grey, frame, picture, bbox, STILL_VERIFY_MIN_NEIGHBORS)? {
                 faces.push(FoundFace { track_id: self.next_shown_id, bbox });
                 self.next_shown_id += 1;
             }
@@ -472,6 +474,8 @@ impl FaceFinder {
 
     /// Gives an id to each new face found by Haar in enough frames that the verifier accepts.
     fn confirm_new_faces(&mut self, grey: &Mat, frame: Rect) -> Result<(), DetectError> {
+        // Found once per frame, and only when some face is to be verified.
+        let mut picture = None;
         for index in 0..self.faces.len() {
             let face = &self.faces[index];
             let haar_now = face.missed_frames == 0 && face.frames_since_haar() == 0;
@@ -480,7 +484,11 @@ impl FaceFinder {
             }
             if !face.verified && face.verify_attempts < MAX_VERIFY_ATTEMPTS {
                 let bbox = face.bbox;
-                let verified = self.verify(grey, frame, bbox, VERIFY_MIN_NEIGHBORS)?;
+                let picture = match picture {
+                    Some(picture) => picture,
+                    None => *picture.insert(picture_area(grey)?),
+                };
+                let verified = self.verify(grey, frame, picture, bbox, VERIFY_MIN_NEIGHBORS)?;
                 let face = &mut self.faces[index];
                 face.verify_attempts += 1;
                 face.verified = verified;
@@ -495,10 +503,10 @@ impl FaceFinder {
 
     /// Whether the verifier cascade is also confident of a face at `bbox` (true without a
     /// verifier): its best group of hits around the box must have `VERIFY_MIN_NEIGHBORS` windows.
-    fn verify(&mut self, grey: &Mat, frame: Rect, bbox: Rect, min_neighbors: i32) -> Result<bool, DetectError> {
+    /// `picture` is `frame` less its flat bars ([`picture_area`]).
+    fn verify(&mut self, grey: &Mat, frame: Rect, picture: Rect, bbox: Rect, min_neighbors: i32) -> Result<bool, DetectError> {
         // Haar fires on the edge of a letterbox or pillarbox bar (and of a photo shown on a
         // plain background); a face is inside the picture.
-        let picture = picture_area(grey)?;
         let surround = grown_window(bbox, PICTURE_EDGE_CLEARANCE, frame);
         if (surround & picture) != surround {
             return Ok(false);
@@ -675,9 +683,10 @@ mod tests {
         let frame = Rect::new(0, 0, framed.cols(), framed.rows());
         let face = haar_face(&mut finder, &photo);
         let moved = Rect::new(face.x + 200, face.y, face.width, face.height);
-        assert!(finder.verify(&framed, frame, moved, VERIFY_MIN_NEIGHBORS).expect("verify"), "the face itself, inside the picture");
+        let picture = picture_area(&framed).expect("area");
+        assert!(finder.verify(&framed, frame, picture, moved, VERIFY_MIN_NEIGHBORS).expect("verify"), "the face itself, inside the picture");
         for straddling in [Rect::new(180, 100, 80, 80), Rect::new(202, 100, 80, 80)] {
-            assert!(!finder.verify(&framed, frame, straddling, 0).expect("verify"), "{straddling:?} on the bar's edge");
+            assert!(!finder.verify(&framed, frame, picture, straddling, 0).expect("verify"), "{straddling:?} on the bar's edge");
         }
     }
 

@@ -14,30 +14,35 @@ fn records_being_written(dir: &Path) -> bool {
     })
 }
 
+/// Sends `signal` (`INT`, `TERM`, ...) to `child` once it is writing an output in `dir`, and
+/// waits for it to end.
+fn signal_once_writing(mut child: std::process::Child, dir: &Path, signal: &str) -> std::process::Output {
+    // Not a timing assertion: the generous limit only keeps a broken build from hanging the suite.
+    let give_up = Instant::now() + Duration::from_secs(120);
+    while !records_being_written(dir) {
+        assert!(Instant::now() < give_up, "nothing written");
+        assert!(child.try_wait().expect("poll").is_none(), "emocam ended before the signal");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    child.wait_with_output().expect("wait")
+}
+
 fn stop_analyze_with(signal: &str, exit_code: i32) {
     if !onnx_runtime_available() {
         return;
     }
     let dir = tempdir();
     let (json, csv) = (dir.path().join("faces.json"), dir.path().join("faces.csv"));
-    let mut child = emocam()
+    let child = emocam()
         .args(["analyze", "demo", "--model", fixture("tiny.onnx").to_str().unwrap()])
         .args(["--json", json.to_str().unwrap(), "--csv", csv.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start emocam");
-    // Wait until records are being written (not a timing assertion: the generous limit only
-    // keeps a broken build from hanging the suite).
-    let give_up = Instant::now() + Duration::from_secs(120);
-    while !records_being_written(dir.path()) {
-        assert!(Instant::now() < give_up, "no records written");
-        assert!(child.try_wait().expect("poll").is_none(), "emocam ended before the signal");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let status = std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().expect("kill");
-    assert!(status.success());
-    let output = child.wait_with_output().expect("wait");
+    let output = signal_once_writing(child, dir.path(), signal);
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(exit_code), "{signal}: {err}");
     assert!(err.contains(&format!("stopped by SIG{signal}")), "{err}");
@@ -68,15 +73,8 @@ fn sighup_stops_analyze_with_whole_records() {
 fn a_stopped_demo_clip_leaves_no_file() {
     let dir = tempdir();
     let clip = dir.path().join("clip.avi");
-    let mut child = emocam().args(["demo-clip", clip.to_str().unwrap(), "--frames", "100000"]).stderr(Stdio::piped()).spawn().expect("start emocam");
-    let give_up = Instant::now() + Duration::from_secs(120);
-    while !records_being_written(dir.path()) {
-        assert!(Instant::now() < give_up, "no frames written");
-        assert!(child.try_wait().expect("poll").is_none(), "emocam ended before the signal");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill").success());
-    let output = child.wait_with_output().expect("wait");
+    let child = emocam().args(["demo-clip", clip.to_str().unwrap(), "--frames", "100000"]).stderr(Stdio::piped()).spawn().expect("start emocam");
+    let output = signal_once_writing(child, dir.path(), "INT");
     assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
     assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0, "neither the clip nor a temporary file");
 }

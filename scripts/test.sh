@@ -8,6 +8,12 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 "$root/scripts/setup.sh" --training
+# Formatting (rustfmt.toml) first: cheap, and a diff here is a finding, not noise.
+if cargo fmt --version >/dev/null 2>&1; then
+  cargo fmt --check
+else
+  echo "test.sh: rustfmt not installed (rustup component add rustfmt): formatting NOT checked" >&2
+fi
 # Release profile only: the OpenCV bindings are built once, and the tests run at real speed.
 cargo build --release --locked
 cargo test --release --locked

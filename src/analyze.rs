@@ -176,8 +176,8 @@ fn progress_bar(length: Option<u64>) -> ProgressBar {
         Some(n) => ProgressBar::new(n),
         None => ProgressBar::new_spinner(),
     };
-    let style = ProgressStyle::with_template("{spinner} {pos}/{len} frames [{elapsed_precise}] {per_sec} ETA {eta}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style =
+        ProgressStyle::with_template("{spinner} {pos}/{len} frames [{elapsed_precise}] {per_sec} ETA {eta}").unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar
 }
@@ -231,7 +231,8 @@ impl Annotator {
             }
             Annotator::Video { file, writer, fps } => {
                 if writer.is_none() {
-                    *writer = Some(source::video_writer(file.path(), *fps, result.frame_size).with_context(|| format!("cannot write {}", file.target().display()))?);
+                    *writer =
+                        Some(source::video_writer(file.path(), *fps, result.frame_size).with_context(|| format!("cannot write {}", file.target().display()))?);
                 }
                 if let Some(writer) = writer {
                     writer.write(&image)?;

@@ -111,8 +111,7 @@ pub fn resolve_model(requested: Option<&str>, models_dir: &std::path::Path) -> R
         bail!("no model '{name}': not a file, and no {} ", in_dir.display());
     }
     let default_file = models_dir.join(DEFAULT_MODEL_FILE);
-    let name = std::fs::read_to_string(&default_file)
-        .with_context(|| format!("no default model: cannot read {} (pass --model)", default_file.display()))?;
+    let name = std::fs::read_to_string(&default_file).with_context(|| format!("no default model: cannot read {} (pass --model)", default_file.display()))?;
     Ok(models_dir.join(name.trim()))
 }
 

@@ -283,18 +283,39 @@ pub struct FaceFinder {
 
 impl FaceFinder {
     pub fn new(settings: DetectorSettings) -> Result<Self, DetectError> {
-        let out_of_range = |what: &str, value: String, low: String, high: String| Err(DetectError::Settings(format!("{what} must be between {low} and {high}, got {value}")));
+        let out_of_range =
+            |what: &str, value: String, low: String, high: String| Err(DetectError::Settings(format!("{what} must be between {low} and {high}, got {value}")));
         if !SCALE_FACTOR_RANGE.contains(&settings.scale_factor) {
-            return out_of_range("scale factor", settings.scale_factor.to_string(), SCALE_FACTOR_RANGE.start().to_string(), SCALE_FACTOR_RANGE.end().to_string());
+            return out_of_range(
+                "scale factor",
+                settings.scale_factor.to_string(),
+                SCALE_FACTOR_RANGE.start().to_string(),
+                SCALE_FACTOR_RANGE.end().to_string(),
+            );
         }
         if !MIN_NEIGHBORS_RANGE.contains(&settings.min_neighbors) {
-            return out_of_range("min neighbours", settings.min_neighbors.to_string(), MIN_NEIGHBORS_RANGE.start().to_string(), MIN_NEIGHBORS_RANGE.end().to_string());
+            return out_of_range(
+                "min neighbours",
+                settings.min_neighbors.to_string(),
+                MIN_NEIGHBORS_RANGE.start().to_string(),
+                MIN_NEIGHBORS_RANGE.end().to_string(),
+            );
         }
         if !MIN_FACE_FRACTION_RANGE.contains(&settings.min_face_fraction) {
-            return out_of_range("min face size", settings.min_face_fraction.to_string(), MIN_FACE_FRACTION_RANGE.start().to_string(), MIN_FACE_FRACTION_RANGE.end().to_string());
+            return out_of_range(
+                "min face size",
+                settings.min_face_fraction.to_string(),
+                MIN_FACE_FRACTION_RANGE.start().to_string(),
+                MIN_FACE_FRACTION_RANGE.end().to_string(),
+            );
         }
         if !FULL_SCAN_INTERVAL_RANGE.contains(&settings.full_scan_interval_frames) {
-            return out_of_range("full-scan interval", settings.full_scan_interval_frames.to_string(), FULL_SCAN_INTERVAL_RANGE.start().to_string(), FULL_SCAN_INTERVAL_RANGE.end().to_string());
+            return out_of_range(
+                "full-scan interval",
+                settings.full_scan_interval_frames.to_string(),
+                FULL_SCAN_INTERVAL_RANGE.start().to_string(),
+                FULL_SCAN_INTERVAL_RANGE.end().to_string(),
+            );
         }
         let cascade = load_cascade(&settings.cascade)?;
         let verifier = load_cascade(&crate::resources::cascade_path(VERIFIER_CASCADE)).ok();
@@ -521,7 +542,16 @@ impl FaceFinder {
         let mut found = Vector::<Rect>::new();
         let mut neighbors = Vector::<i32>::new();
         let (min_side, max_side) = ((side * VERIFY_SIZE_RANGE.0) as i32, (side * VERIFY_SIZE_RANGE.1) as i32);
-        verifier.detect_multi_scale2(&self.equalized, &mut found, &mut neighbors, VERIFY_SCALE_FACTOR, 1, 0, Size::new(min_side, min_side), Size::new(max_side, max_side))?;
+        verifier.detect_multi_scale2(
+            &self.equalized,
+            &mut found,
+            &mut neighbors,
+            VERIFY_SCALE_FACTOR,
+            1,
+            0,
+            Size::new(min_side, min_side),
+            Size::new(max_side, max_side),
+        )?;
         Ok(neighbors.iter().max().unwrap_or(0) >= min_neighbors)
     }
 
@@ -567,10 +597,7 @@ impl FaceFinder {
             Size::new(max_side, max_side),
         )?;
         // The hit closest to the tracked box is the same face; others are left to the next full scan.
-        Ok(found
-            .iter()
-            .map(|r| Rect::new(r.x + window.x, r.y + window.y, r.width, r.height))
-            .max_by(|a, b| iou(*a, bbox).total_cmp(&iou(*b, bbox))))
+        Ok(found.iter().map(|r| Rect::new(r.x + window.x, r.y + window.y, r.width, r.height)).max_by(|a, b| iou(*a, bbox).total_cmp(&iou(*b, bbox))))
     }
 }
 

@@ -106,15 +106,7 @@ pub fn render_frame(photo: &AnnotatedPhoto, frame_size: Size, index: u32, frames
 
     let transform = Mat::from_slice_2d(&[[scale, 0.0, offset_x], [0.0, scale, offset_y]])?;
     let mut image = Mat::default();
-    imgproc::warp_affine(
-        &photo.image,
-        &mut image,
-        &transform,
-        frame_size,
-        imgproc::INTER_AREA,
-        opencv::core::BORDER_CONSTANT,
-        Scalar::all(BACKGROUND_GREY),
-    )?;
+    imgproc::warp_affine(&photo.image, &mut image, &transform, frame_size, imgproc::INTER_AREA, opencv::core::BORDER_CONSTANT, Scalar::all(BACKGROUND_GREY))?;
     let frame = Rect::new(0, 0, frame_size.width, frame_size.height);
     let mut faces = Vec::new();
     let mut partial_faces = Vec::new();
@@ -192,11 +184,8 @@ impl Score {
                 face_used[a] = true;
             }
         }
-        let false_faces = found
-            .iter()
-            .zip(&found_used)
-            .filter(|&(&found_box, &used)| !used && !frame.partial_faces.iter().any(|&face| is_match(found_box, face)))
-            .count();
+        let false_faces =
+            found.iter().zip(&found_used).filter(|&(&found_box, &used)| !used && !frame.partial_faces.iter().any(|&face| is_match(found_box, face))).count();
         self.frames += 1;
         self.faces += frame.faces.len() as u64;
         self.found += face_used.iter().filter(|&&used| used).count() as u64;
@@ -321,9 +310,25 @@ impl std::fmt::Display for Report {
         let section = |f: &mut std::fmt::Formatter<'_>, title: String, c: &Comparison| -> std::fmt::Result {
             writeln!(f, "{title}")?;
             for (name, s) in [("emocam", &c.emocam), ("plain Haar, every frame", &c.plain_haar)] {
-                writeln!(f, "  {name:<32} {:>7.3} {:>12.3} {:>10.1}   ({} of {} faces, {} false)", s.recall(), s.false_faces_per_frame(), s.frames_per_second(), s.found, s.faces, s.false_faces)?;
+                writeln!(
+                    f,
+                    "  {name:<32} {:>7.3} {:>12.3} {:>10.1}   ({} of {} faces, {} false)",
+                    s.recall(),
+                    s.false_faces_per_frame(),
+                    s.frames_per_second(),
+                    s.found,
+                    s.faces,
+                    s.false_faces
+                )?;
             }
-            writeln!(f, "  {:<32} {:>7} {:>12} {:>9.1}x", "speed, emocam / plain Haar", "", "", c.emocam.frames_per_second() / c.plain_haar.frames_per_second().max(1e-9))
+            writeln!(
+                f,
+                "  {:<32} {:>7} {:>12} {:>9.1}x",
+                "speed, emocam / plain Haar",
+                "",
+                "",
+                c.emocam.frames_per_second() / c.plain_haar.frames_per_second().max(1e-9)
+            )
         };
         section(f, format!("{} photos as stills", self.photos), &self.stills)?;
         for clip in &self.clips {
@@ -332,7 +337,6 @@ impl std::fmt::Display for Report {
         Ok(())
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -54,10 +54,7 @@ impl ModelInfo {
     /// One line for menus and `emocam models`.
     pub fn summary(&self) -> String {
         let accuracy = self.publictest_accuracy.map(|a| format!(", PublicTest {:.1}%", a * 100.0)).unwrap_or_default();
-        format!(
-            "{} ({}x{}x{} {}{accuracy})",
-            self.display_name, self.input.channels, self.input.height, self.input.width, self.input.layout
-        )
+        format!("{} ({}x{}x{} {}{accuracy})", self.display_name, self.input.channels, self.input.height, self.input.width, self.input.layout)
     }
 }
 
@@ -206,9 +203,7 @@ impl Classifier {
             None => None,
         };
 
-        let display_name = meta
-            .text(keys::DISPLAY_NAME)
-            .unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+        let display_name = meta.text(keys::DISPLAY_NAME).unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
         let mut classifier = Self {
             session,
             info: Arc::new(ModelInfo {

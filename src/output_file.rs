@@ -40,10 +40,7 @@ impl PendingFile {
         // files are otherwise private to their owner).
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-        let temp = builder
-            .tempfile_in(dir)
-            .map_err(|source| OutputError::Create { path: target.to_path_buf(), source })?
-            .into_temp_path();
+        let temp = builder.tempfile_in(dir).map_err(|source| OutputError::Create { path: target.to_path_buf(), source })?.into_temp_path();
         Ok(Self { temp, target: target.to_path_buf() })
     }
 

@@ -146,8 +146,7 @@ impl RecordWriter {
                     Ok(Value::Object(object)) => object,
                     _ => Map::new(),
                 };
-                let probabilities: Map<String, Value> =
-                    labels.iter().cloned().zip(record.probabilities.iter().map(|p| Value::from(round6(*p)))).collect();
+                let probabilities: Map<String, Value> = labels.iter().cloned().zip(record.probabilities.iter().map(|p| Value::from(round6(*p)))).collect();
                 object.insert("confidence".into(), Value::from(round6(record.confidence)));
                 object.insert("probabilities".into(), Value::Object(probabilities));
                 if let Some(out) = &mut self.json {
@@ -157,9 +156,7 @@ impl RecordWriter {
             }
             RecordFormat::Csv => {
                 match &self.labels {
-                    Some(old) if old.as_slice() != labels => {
-                        return Err(RecordError::LabelsChanged { old: old.clone(), new: labels.to_vec() })
-                    }
+                    Some(old) if old.as_slice() != labels => return Err(RecordError::LabelsChanged { old: old.clone(), new: labels.to_vec() }),
                     Some(_) => {}
                     None => {
                         let mut header: Vec<String> =

@@ -24,10 +24,9 @@ impl OutputKind {
         if num_classes == 0 || values.is_empty() {
             return OutputKind::Logits;
         }
-        let all_rows_are_distributions = values.chunks(num_classes).all(|row| {
-            row.iter().all(|v| (0.0..=1.0 + SUM_TOLERANCE).contains(v))
-                && (row.iter().sum::<f32>() - 1.0).abs() <= SUM_TOLERANCE
-        });
+        let all_rows_are_distributions = values
+            .chunks(num_classes)
+            .all(|row| row.iter().all(|v| (0.0..=1.0 + SUM_TOLERANCE).contains(v)) && (row.iter().sum::<f32>() - 1.0).abs() <= SUM_TOLERANCE);
         if all_rows_are_distributions {
             OutputKind::Probabilities
         } else {
@@ -78,11 +77,7 @@ pub fn to_probabilities(values: &[f32], num_classes: usize, kind: OutputKind) ->
 
 /// Index and value of the largest probability.
 pub fn top(probabilities: &[f32]) -> Option<(usize, f32)> {
-    probabilities
-        .iter()
-        .copied()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+    probabilities.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1))
 }
 
 #[cfg(test)]

@@ -56,9 +56,7 @@ impl fmt::Display for SourceSpec {
 }
 
 pub fn is_image_path(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)))
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)))
 }
 
 /// Why frames can't be read. Each message names the source.
@@ -390,10 +388,8 @@ pub const DEMO_FPS: f64 = 30.0;
 pub const DEMO_FRAMES_PER_PHOTO: u64 = 300;
 
 /// Public-domain photos compiled into the binary, so the demo works from any folder.
-const DEMO_PHOTOS: [(&str, &[u8]); 2] = [
-    ("astronaut", include_bytes!("../assets/astronaut.png")),
-    ("grace_hopper", include_bytes!("../assets/grace_hopper.jpg")),
-];
+const DEMO_PHOTOS: [(&str, &[u8]); 2] =
+    [("astronaut", include_bytes!("../assets/astronaut.png")), ("grace_hopper", include_bytes!("../assets/grace_hopper.jpg"))];
 
 /// Slowly pans and zooms across each demo photo, like a camera watching a person.
 pub struct DemoSource {
@@ -426,7 +422,7 @@ impl DemoSource {
         let zoom = 1.0 - 0.15 * (t * std::f64::consts::PI).sin();
         let w = (photo.cols() as f64 * zoom).min(photo.rows() as f64 / aspect);
         let h = w * aspect;
-        let x = (photo.cols() as f64 - w) * (0.5 + 0.5 * (t * 2.0 * std::f64::consts::PI).sin()) ;
+        let x = (photo.cols() as f64 - w) * (0.5 + 0.5 * (t * 2.0 * std::f64::consts::PI).sin());
         let y = (photo.rows() as f64 - h) * 0.5 * (1.0 - (t * std::f64::consts::PI).cos()) * 0.5;
         let window = Rect::new(x.max(0.0) as i32, y.max(0.0) as i32, w as i32, h as i32);
         let mut frame = Mat::default();
@@ -483,7 +479,8 @@ pub fn video_writer(path: &Path, fps: f64, size: Size) -> Result<videoio::VideoW
 pub fn write_demo_clip(path: &Path, frames: u64, should_stop: impl Fn() -> bool) -> Result<bool, SourceError> {
     let demo = DemoSource::new(true)?;
     let file = crate::output_file::PendingFile::beside(path)?;
-    let mut writer = video_writer(file.path(), DEMO_FPS, DEMO_SIZE).map_err(|_| SourceError::Io(path.to_path_buf(), std::io::Error::other("cannot write a video file here")))?;
+    let mut writer = video_writer(file.path(), DEMO_FPS, DEMO_SIZE)
+        .map_err(|_| SourceError::Io(path.to_path_buf(), std::io::Error::other("cannot write a video file here")))?;
     for index in 0..frames {
         if should_stop() {
             return Ok(false);

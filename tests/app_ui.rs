@@ -47,13 +47,14 @@ fn options(source: Option<SourceSpec>, models_dir: &Path, screenshots: &Path) ->
 
 /// A harness showing a freshly started app (the app needs the harness's egui context).
 fn start(options: AppOptions) -> Harness<'static, Option<EmocamApp>> {
-    let mut harness = Harness::builder()
-        .with_size([1280.0, 800.0])
-        .build_ui_state(|ui, app: &mut Option<EmocamApp>| {
+    let mut harness = Harness::builder().with_size([1280.0, 800.0]).build_ui_state(
+        |ui, app: &mut Option<EmocamApp>| {
             if let Some(app) = app {
                 app.ui(ui);
             }
-        }, None);
+        },
+        None,
+    );
     let app = EmocamApp::new(options, harness.ctx.clone(), None);
     *harness.state_mut() = Some(app);
     harness
@@ -95,11 +96,8 @@ fn missing_camera_falls_back_to_the_demo_with_a_notice() {
     // With no camera here, "no source" must fall back; where camera 0 exists, ask for a camera
     // that cannot exist instead (a negative index never opens).
     let no_camera_here = emocam::source::CameraSource::open(0).is_err();
-    let (source, expected) = if no_camera_here {
-        (None, "No camera found — playing the built-in demo")
-    } else {
-        (Some(SourceSpec::Camera(-1)), "playing the built-in demo")
-    };
+    let (source, expected) =
+        if no_camera_here { (None, "No camera found — playing the built-in demo") } else { (Some(SourceSpec::Camera(-1)), "playing the built-in demo") };
     let mut harness = start(options(source, dir.path(), dir.path()));
     assert!(step_until(&mut harness, |app| app.frames_shown() > 0), "no frame shown within {PATIENCE:?}");
     let app_now = app(&harness);
@@ -135,11 +133,7 @@ fn switching_models_and_a_broken_model_keeps_the_video_running() {
 
     // A working switch while the video runs.
     harness.state_mut().as_mut().expect("app").switch_model(second.clone());
-    assert!(
-        step_until(&mut harness, |app| app.current_model_path() == Some(second.as_path())),
-        "did not switch to {}",
-        second.display()
-    );
+    assert!(step_until(&mut harness, |app| app.current_model_path() == Some(second.as_path())), "did not switch to {}", second.display());
     let name_before = app(&harness).current_model_name().map(str::to_owned);
 
     // Key 2 picks the second entry: the broken model. It must fail visibly and change nothing.
@@ -190,11 +184,7 @@ fn screenshot_into_an_unwritable_folder_shows_an_error_and_the_app_keeps_running
     let mut harness = start(options(Some(SourceSpec::Demo), dir.path(), &blocker.join("shots")));
     assert!(step_until(&mut harness, |app| app.frames_shown() > 0), "no frame shown");
     harness.key_press(egui::Key::S);
-    assert!(
-        step_until(&mut harness, |app| has_toast(app, Severity::Error, "Screenshot failed")),
-        "no error shown; toasts: {:?}",
-        app(&harness).toasts()
-    );
+    assert!(step_until(&mut harness, |app| has_toast(app, Severity::Error, "Screenshot failed")), "no error shown; toasts: {:?}", app(&harness).toasts());
     assert!(app(&harness).last_screenshot().is_none());
     harness.step();
     assert!(harness.query_by_label_contains("cannot create the screenshot folder").is_some(), "the reason is not on screen");

@@ -293,12 +293,7 @@ impl EmocamApp {
             self.notices.error("This frame's image is not available");
             return;
         };
-        let job = screenshot::ScreenshotJob {
-            frame,
-            faces: current.faces.clone(),
-            model: current.model.clone(),
-            dir: self.screenshot_dir.clone(),
-        };
+        let job = screenshot::ScreenshotJob { frame, faces: current.faces.clone(), model: current.model.clone(), dir: self.screenshot_dir.clone() };
         let repaint = self.repainter();
         if let Err(error) = self.screenshots.save(&mut self.workers, job, repaint) {
             self.notices.error(error);
@@ -512,9 +507,19 @@ impl EmocamApp {
             return;
         }
         let (screenshot, pause, mirror, quit, number) = ctx.input(|i| {
-            let number = [egui::Key::Num1, egui::Key::Num2, egui::Key::Num3, egui::Key::Num4, egui::Key::Num5, egui::Key::Num6, egui::Key::Num7, egui::Key::Num8, egui::Key::Num9]
-                .iter()
-                .position(|k| i.key_pressed(*k) && !i.modifiers.any());
+            let number = [
+                egui::Key::Num1,
+                egui::Key::Num2,
+                egui::Key::Num3,
+                egui::Key::Num4,
+                egui::Key::Num5,
+                egui::Key::Num6,
+                egui::Key::Num7,
+                egui::Key::Num8,
+                egui::Key::Num9,
+            ]
+            .iter()
+            .position(|k| i.key_pressed(*k) && !i.modifiers.any());
             (
                 i.key_pressed(egui::Key::S) && !i.modifiers.any(),
                 i.key_pressed(egui::Key::Space),

@@ -77,24 +77,21 @@ impl Notices {
         if self.toasts.is_empty() {
             return;
         }
-        egui::Area::new(egui::Id::unique("emocam-toasts"))
-            .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -36.0))
-            .order(egui::Order::Foreground)
-            .show(ctx, |ui| {
+        egui::Area::new(egui::Id::unique("emocam-toasts")).anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -36.0)).order(egui::Order::Foreground).show(
+            ctx,
+            |ui| {
                 ui.set_max_width(460.0);
                 for toast in &self.toasts {
                     let (fill, stroke) = match toast.severity {
                         Severity::Info => (egui::Color32::from_rgb(30, 50, 70), egui::Color32::from_rgb(90, 150, 220)),
                         Severity::Error => (egui::Color32::from_rgb(80, 25, 25), egui::Color32::from_rgb(230, 90, 90)),
                     };
-                    egui::Frame::popup(ui.style())
-                        .fill(fill)
-                        .stroke(egui::Stroke::new(1.0, stroke))
-                        .show(ui, |ui| {
-                            ui.add(egui::Label::new(egui::RichText::new(&toast.text).color(egui::Color32::WHITE)).wrap());
-                        });
+                    egui::Frame::popup(ui.style()).fill(fill).stroke(egui::Stroke::new(1.0, stroke)).show(ui, |ui| {
+                        ui.add(egui::Label::new(egui::RichText::new(&toast.text).color(egui::Color32::WHITE)).wrap());
+                    });
                     ui.add_space(4.0);
                 }
-            });
+            },
+        );
     }
 }

@@ -28,11 +28,7 @@ pub struct FrameGeometry {
 impl FrameGeometry {
     /// The largest rectangle of the frame's aspect ratio that fits `available`, centred.
     pub fn fit(available: Rect, frame_size: Vec2, mirror: bool) -> Self {
-        let scale = if frame_size.x > 0.0 && frame_size.y > 0.0 {
-            (available.width() / frame_size.x).min(available.height() / frame_size.y)
-        } else {
-            0.0
-        };
+        let scale = if frame_size.x > 0.0 && frame_size.y > 0.0 { (available.width() / frame_size.x).min(available.height() / frame_size.y) } else { 0.0 };
         let image_rect = Rect::from_center_size(available.center(), frame_size * scale);
         Self { image_rect, frame_size, mirror }
     }
@@ -41,10 +37,7 @@ impl FrameGeometry {
     pub fn to_screen(self, bbox: opencv::core::Rect) -> Rect {
         let scale = self.image_rect.width() / self.frame_size.x.max(1.0);
         let x = if self.mirror { self.frame_size.x - (bbox.x + bbox.width) as f32 } else { bbox.x as f32 };
-        Rect::from_min_size(
-            self.image_rect.min + Vec2::new(x, bbox.y as f32) * scale,
-            Vec2::new(bbox.width as f32, bbox.height as f32) * scale,
-        )
+        Rect::from_min_size(self.image_rect.min + Vec2::new(x, bbox.y as f32) * scale, Vec2::new(bbox.width as f32, bbox.height as f32) * scale)
     }
 
     /// UV rectangle for the texture: flipped horizontally when mirrored.
@@ -93,7 +86,13 @@ pub fn show_faces(ui: &mut egui::Ui, geometry: &FrameGeometry, faces: &[FaceResu
         }
         let hovered = response.on_hover_cursor(egui::CursorIcon::PointingHand).hovered();
         let color = label_color(best);
-        let width = if selected == Some(face.track_id) { 4.0 } else if hovered { 3.0 } else { 2.0 };
+        let width = if selected == Some(face.track_id) {
+            4.0
+        } else if hovered {
+            3.0
+        } else {
+            2.0
+        };
         painter.rect_stroke(rect, 2.0, Stroke::new(width, color), StrokeKind::Middle);
         painter.rect_filled(placed.title, 2.0, color);
         painter.galley(placed.title.min + Vec2::splat(3.0), galley, Color32::BLACK);
@@ -143,5 +142,4 @@ mod tests {
         let mirrored = FrameGeometry { mirror: true, ..geometry }.to_screen(opencv::core::Rect::new(10, 20, 30, 40));
         assert_eq!(mirrored.left(), 180.0 + 640.0 - 40.0);
     }
-
 }

@@ -49,23 +49,20 @@ impl EmocamApp {
         };
         let mut chosen = None;
         ui.label("Model");
-        egui::ComboBox::from_id_salt("emocam-model")
-            .selected_text(selected_text)
-            .width(260.0)
-            .show_ui(ui, |ui| {
-                if self.catalog.is_scanning() {
-                    ui.label("reading models…");
+        egui::ComboBox::from_id_salt("emocam-model").selected_text(selected_text).width(260.0).show_ui(ui, |ui| {
+            if self.catalog.is_scanning() {
+                ui.label("reading models…");
+            }
+            for (i, entry) in self.catalog.entries().iter().enumerate() {
+                let is_current = current.as_deref().is_some_and(|c| super::models::same_file(c, &entry.path));
+                let key = if i < 9 { format!("{}. ", i + 1) } else { String::new() };
+                let text = RichText::new(format!("{key}{}", entry.title()));
+                let text = if entry.info.is_ok() { text } else { text.color(ui.visuals().warn_fg_color) };
+                if ui.selectable_label(is_current, text).clicked() {
+                    chosen = Some(entry.path.clone());
                 }
-                for (i, entry) in self.catalog.entries().iter().enumerate() {
-                    let is_current = current.as_deref().is_some_and(|c| super::models::same_file(c, &entry.path));
-                    let key = if i < 9 { format!("{}. ", i + 1) } else { String::new() };
-                    let text = RichText::new(format!("{key}{}", entry.title()));
-                    let text = if entry.info.is_ok() { text } else { text.color(ui.visuals().warn_fg_color) };
-                    if ui.selectable_label(is_current, text).clicked() {
-                        chosen = Some(entry.path.clone());
-                    }
-                }
-            });
+            }
+        });
         ui.menu_button("Open model…", |ui| {
             ui.label("Path of an .onnx file:");
             let field = ui.add(egui::TextEdit::singleline(&mut self.model_path_input).hint_text("/path/to/model.onnx").desired_width(320.0));
@@ -174,8 +171,7 @@ impl EmocamApp {
                 let recording = self.recorder.lock().recording.as_ref().map(|r| (r.rows(), r.current_file().map(|p| p.display().to_string())));
                 if let Some((rows, file)) = recording {
                     ui.separator();
-                    ui.label(RichText::new(format!("REC {rows} rows")).color(Color32::from_rgb(230, 70, 70)))
-                        .on_hover_text(file.unwrap_or_default());
+                    ui.label(RichText::new(format!("REC {rows} rows")).color(Color32::from_rgb(230, 70, 70))).on_hover_text(file.unwrap_or_default());
                 }
             });
         });

@@ -25,17 +25,12 @@ pub fn screenshot_dir(from_command_line: Option<&Path>) -> PathBuf {
     if let Some(dir) = std::env::var_os(SCREENSHOT_DIR_ENV).filter(|v| !v.is_empty()) {
         return PathBuf::from(dir);
     }
-    directories::UserDirs::new()
-        .and_then(|dirs| dirs.picture_dir().map(|p| p.join("emocam")))
-        .unwrap_or_else(|| PathBuf::from("screenshots"))
+    directories::UserDirs::new().and_then(|dirs| dirs.picture_dir().map(|p| p.join("emocam"))).unwrap_or_else(|| PathBuf::from("screenshots"))
 }
 
 /// A file name that sorts by time and says which model scored the faces.
 pub fn file_name(now: chrono::DateTime<chrono::Local>, model_name: &str, extension: &str) -> String {
-    let model: String = model_name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })
-        .collect();
+    let model: String = model_name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect();
     format!("emocam_{}_{model}.{extension}", now.format("%Y-%m-%d_%H-%M-%S%.3f"))
 }
 
@@ -96,8 +91,7 @@ pub fn write_screenshot(job: ScreenshotJob) -> anyhow::Result<PathBuf> {
     let mut image = job.frame;
     let faces: Vec<FaceAnnotation<'_>> = job.faces.iter().map(FaceResult::annotation).collect();
     annotate(&mut image, &faces, &job.model.labels).context("drawing the results on the screenshot")?;
-    crate::analyze::write_image(&path, &image)
-        .with_context(|| format!("is the screenshot folder {} writable?", job.dir.display()))?;
+    crate::analyze::write_image(&path, &image).with_context(|| format!("is the screenshot folder {} writable?", job.dir.display()))?;
     Ok(path)
 }
 

@@ -64,9 +64,7 @@ impl DisplayFeed {
         let thread = {
             let shared = shared.clone();
             let stop = stop.clone();
-            std::thread::Builder::new()
-                .name("emocam-display".into())
-                .spawn(move || display_loop(results, ctx, recorder, &shared, &stop))?
+            std::thread::Builder::new().name("emocam-display".into()).spawn(move || display_loop(results, ctx, recorder, &shared, &stop))?
         };
         Ok(Self { shared, stop, thread: Some(thread) })
     }
@@ -136,9 +134,7 @@ pub fn bgr_to_color_image(frame: &Mat) -> opencv::Result<egui::ColorImage> {
         3 => bytes.chunks_exact(3).map(|bgr| egui::Color32::from_rgb(bgr[2], bgr[1], bgr[0])).collect(),
         1 => bytes.iter().map(|&v| egui::Color32::from_gray(v)).collect(),
         4 => bytes.chunks_exact(4).map(|bgra| egui::Color32::from_rgb(bgra[2], bgra[1], bgra[0])).collect(),
-        other => {
-            return Err(opencv::Error::new(opencv::core::StsUnsupportedFormat, format!("cannot show a {other}-channel image")))
-        }
+        other => return Err(opencv::Error::new(opencv::core::StsUnsupportedFormat, format!("cannot show a {other}-channel image"))),
     };
     if pixels.len() != size[0] * size[1] {
         return Err(opencv::Error::new(opencv::core::StsUnsupportedFormat, "only 8-bit images can be shown".to_string()));

@@ -51,16 +51,8 @@ fn generated_clip_gives_one_stable_track_per_frame_and_an_annotated_video() {
     let csv = dir.path().join("faces.csv");
     let annotated = dir.path().join("annotated.avi");
     let tiny = fixture("tiny.onnx");
-    let out = run(&[
-        "analyze",
-        clip.to_str().unwrap(),
-        "--model",
-        tiny.to_str().unwrap(),
-        "--csv",
-        csv.to_str().unwrap(),
-        "--annotate",
-        annotated.to_str().unwrap(),
-    ]);
+    let out =
+        run(&["analyze", clip.to_str().unwrap(), "--model", tiny.to_str().unwrap(), "--csv", csv.to_str().unwrap(), "--annotate", annotated.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
 
     let mut reader = csv::Reader::from_path(&csv).expect("csv written");
@@ -91,16 +83,7 @@ fn folder_of_images_and_annotated_images() {
     std::fs::copy(asset("grace_hopper.jpg"), photos.join("b.jpg")).unwrap();
     let out_dir = dir.path().join("annotated");
     let tiny = fixture("tiny.onnx");
-    let out = run(&[
-        "analyze",
-        photos.to_str().unwrap(),
-        "--model",
-        tiny.to_str().unwrap(),
-        "--json",
-        "-",
-        "--annotate",
-        out_dir.to_str().unwrap(),
-    ]);
+    let out = run(&["analyze", photos.to_str().unwrap(), "--model", tiny.to_str().unwrap(), "--json", "-", "--annotate", out_dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let records = json_lines(&stdout(&out));
     assert_eq!(records.len(), 2);

@@ -9,7 +9,13 @@ use crate::util::{faces_dir, run, stdout};
 
 fn assert_at_least_plain_haar(what: &str, c: &Comparison, max_false_per_frame: f64) {
     let (ours, plain) = (&c.emocam, &c.plain_haar);
-    eprintln!("{what}: emocam recall {:.3}, false/frame {:.3}; plain Haar recall {:.3}, false/frame {:.3}", ours.recall(), ours.false_faces_per_frame(), plain.recall(), plain.false_faces_per_frame());
+    eprintln!(
+        "{what}: emocam recall {:.3}, false/frame {:.3}; plain Haar recall {:.3}, false/frame {:.3}",
+        ours.recall(),
+        ours.false_faces_per_frame(),
+        plain.recall(),
+        plain.false_faces_per_frame()
+    );
     assert!(ours.faces > 0, "{what}: no annotated faces in view");
     assert!(ours.found >= plain.found, "{what}: emocam found {} faces, plain Haar {} of {}", ours.found, plain.found, ours.faces);
     assert!(ours.false_faces_per_frame() <= max_false_per_frame, "{what}: {:.3} false faces per frame", ours.false_faces_per_frame());

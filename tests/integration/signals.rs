@@ -46,7 +46,8 @@ fn stop_analyze_with(signal: &str, exit_code: i32) {
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(exit_code), "{signal}: {err}");
     assert!(err.contains(&format!("stopped by SIG{signal}")), "{err}");
-    let json_lines: Vec<serde_json::Value> = std::fs::read_to_string(&json).expect("json in place").lines().map(|l| serde_json::from_str(l).expect("a whole JSON record")).collect();
+    let json_lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&json).expect("json in place").lines().map(|l| serde_json::from_str(l).expect("a whole JSON record")).collect();
     let mut csv_reader = csv::Reader::from_path(&csv).expect("csv in place");
     let csv_rows = csv_reader.records().map(|r| r.expect("a whole CSV row")).count();
     assert!(!json_lines.is_empty());

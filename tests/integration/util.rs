@@ -88,10 +88,7 @@ pub fn default_model() -> Option<PathBuf> {
 
 /// Parses JSON Lines output.
 pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
-        .collect()
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))).collect()
 }
 
 /// Asserts a failed run with exactly one `emocam: error:` line and no panic.
@@ -101,11 +98,7 @@ pub fn assert_clean_failure(output: &Output, expected_in_message: &str) {
     assert!(!err.contains("panicked"), "panicked: {err}");
     let error_lines: Vec<&str> = err.lines().filter(|l| l.starts_with("emocam: error:")).collect();
     assert_eq!(error_lines.len(), 1, "expected one error line, got: {err}");
-    assert!(
-        error_lines[0].to_lowercase().contains(&expected_in_message.to_lowercase()),
-        "error {:?} does not mention {expected_in_message:?}",
-        error_lines[0]
-    );
+    assert!(error_lines[0].to_lowercase().contains(&expected_in_message.to_lowercase()), "error {:?} does not mention {expected_in_message:?}", error_lines[0]);
 }
 
 pub fn write_file(dir: &Path, name: &str, contents: &[u8]) -> PathBuf {

@@ -23,6 +23,14 @@ DEFAULT_DATA = os.environ.get("FER2013_DIR", str(Path(__file__).resolve().parent
 # CSV `Usage` values per split; PrivateTest is deliberately never read.
 CSV_USAGE = {"train": "Training", "test": "PublicTest"}
 
+# The validation split: a fixed 10% of every class of FER-2013 Training, chosen by a seeded hash
+# of each image's pixels (so the folder layout and fer2013.csv give the same split, in any order).
+# Checkpoints, temperatures and ensembles are chosen on it; PublicTest is measured once, at release.
+VALIDATION_FRACTION = 0.1
+VALIDATION_SEED = 2026
+VALIDATION_RULE = (f"per class, the {VALIDATION_FRACTION:.0%} of FER-2013 Training images with the smallest "
+                   f"sha1(seed {VALIDATION_SEED} + pixels), ties by order")
+
 
 def labels_for(num_classes: int) -> list[str]:
     if num_classes == 6:
@@ -89,3 +97,25 @@ def load_split(data: str | Path, split: str, labels: list[str], cache_dir: Path 
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, images=images, labels=targets)
     return images, targets
+
+
+def validation_split(labels: np.ndarray, images: np.ndarray, fraction: float = VALIDATION_FRACTION,
+                     seed: int = VALIDATION_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, validation indices) of FER-2013 Training: `fraction` of every class, stratified.
+
+    An image's place depends only on its pixels and the seed, never on file order or format.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+    salt = seed.to_bytes(8, "little")
+    keys = np.array([hashlib.sha1(salt + image.tobytes()).hexdigest() for image in images])
+    validation = []
+    for cls in np.unique(labels):
+        members = np.flatnonzero(labels == cls)
+        # A stable sort on the hash: duplicate images (same pixels) keep their file order.
+        ranked = members[np.argsort(keys[members], kind="stable")]
+        take = max(1, round(fraction * len(members))) if len(members) > 1 else 0
+        validation.extend(ranked[:take].tolist())
+    is_validation = np.zeros(len(labels), dtype=bool)
+    is_validation[validation] = True
+    return np.flatnonzero(~is_validation), np.flatnonzero(is_validation)

@@ -85,7 +85,7 @@ def export(net: torch.nn.Module, out: Path, metadata: dict[str, str], flip_tta: 
 
 
 def metadata_for(arch: str, labels: list[str], name: str, flip_tta: bool, accuracy: float | None,
-                 net: torch.nn.Module) -> dict[str, str]:
+                 net: torch.nn.Module, selected_on: str = "publictest") -> dict[str, str]:
     meta = {
         "labels": json.dumps(labels),
         "display_name": name,
@@ -95,7 +95,8 @@ def metadata_for(arch: str, labels: list[str], name: str, flip_tta: bool, accura
         "std": json.dumps([preprocess.STD]),
         "output": "logits",
         "architecture": arch,
-        "dataset": "FER-2013 Training (image-folder layout), selected on PublicTest",
+        "dataset": ("FER-2013 Training less its validation split, selected on the validation split"
+                    if selected_on == "validation" else "FER-2013 Training (image-folder layout), selected on PublicTest"),
         "params": str(models.count_params(net)),
         "macs": str(models.count_macs(net)),
         "flip_tta": json.dumps(flip_tta),
@@ -121,6 +122,10 @@ def main(argv=None) -> None:
         arch, labels, net, checkpoints = models.load_checkpoints(args.checkpoint)
         if args.accuracy is None and len(checkpoints) > 1:
             raise SystemExit("an ensemble's accuracy is not in any checkpoint: give --accuracy (emotrain.release does)")
+        selected_on = checkpoints[0]["meta"].get("selected_on", "publictest")
+        if args.accuracy is None and selected_on != "publictest":
+            raise SystemExit("this checkpoint's best accuracy is on the validation split, not PublicTest: "
+                             "give --accuracy (emotrain.release measures it)")
         accuracy = args.accuracy if args.accuracy is not None else checkpoints[0]["state"]["best_acc"]
     else:
         arch, labels = args.random_arch, data.labels_for(args.classes)
@@ -129,7 +134,8 @@ def main(argv=None) -> None:
         accuracy = args.accuracy
     net = net.to(memory_format=torch.contiguous_format).eval()
     flip_tta = not args.no_flip_tta
-    meta = metadata_for(arch, labels, args.name or arch, flip_tta, accuracy, net)
+    selected_on = checkpoints[0]["meta"].get("selected_on", "publictest") if args.checkpoint else "publictest"
+    meta = metadata_for(arch, labels, args.name or arch, flip_tta, accuracy, net, selected_on)
     result = export(net, Path(args.out), meta, flip_tta)
     print(f"wrote {args.out} ({arch}, {len(labels)} classes, flip TTA {flip_tta}); "
           f"ONNX Runtime vs PyTorch max |diff| {result['max_abs_diff']:.2e}")

@@ -1,8 +1,11 @@
-"""Train one backbone on FER-2013 Training, select on PublicTest, save resumable checkpoints.
+"""Train one backbone on FER-2013 Training, select on its validation split, save resumable checkpoints.
 
     python -m emotrain.train --arch emonet --epochs 30 --out runs/emonet
 
-Each epoch ends with a checkpoint (`last.pt`) and, when PublicTest accuracy improves, `best.pt`.
+The validation split (`data.validation_split`: a fixed, seeded 10% of every class of Training) is
+held out of training and picks the checkpoint; PublicTest is not read here (`--select-on publictest`
+restores the old behaviour, for reproducing the first shipped models). Each epoch ends with a
+checkpoint (`last.pt`) and, when the selection accuracy improves, `best.pt`.
 Re-running the same command resumes from `last.pt`. `--time-budget-min` stops cleanly (after
 saving) when the next epoch would not fit, so a long schedule can span several sessions.
 """
@@ -39,8 +42,20 @@ def parse_args(argv=None):
                         "weights, evaluation and export stay float32)")
     p.add_argument("--time-budget-min", type=float, default=0.0, help="stop (resumably) before exceeding this many minutes")
     p.add_argument("--limit-train", type=int, default=0, help="use only the first N training images (smoke tests)")
+    p.add_argument("--select-on", default="validation", choices=["validation", "publictest"],
+                   help="the split that picks best.pt: the held-out 10%% of Training (default), or PublicTest "
+                        "(how the first EmoNets were made; it flatters their PublicTest figure)")
     p.add_argument("--out", required=True, help="run folder for checkpoints and the log")
     return p.parse_args(argv)
+
+
+# The history key of the selection accuracy; checkpoints from before the validation split have
+# only "publictest_acc".
+SELECTION_KEYS = {"validation": "val_acc", "publictest": "publictest_acc"}
+
+
+def selection_accuracy(record: dict) -> float:
+    return record.get("val_acc", record.get("publictest_acc", 0.0))
 
 
 def pick_device() -> torch.device:
@@ -80,10 +95,17 @@ def main(argv=None) -> None:
     labels = data.labels_for(args.classes)
     cache = Path(__file__).resolve().parents[1] / "data_cache"
     train_x, train_y = data.load_split(args.data, "train", labels, cache)
-    test_x, test_y = data.load_split(args.data, "test", labels, cache)
     if args.limit_train:
         train_x, train_y = train_x[: args.limit_train], train_y[: args.limit_train]
-    print(f"data: {len(train_x)} train / {len(test_x)} PublicTest images, classes {labels}, device {device}", flush=True)
+    if args.select_on == "validation":
+        train_idx, val_idx = data.validation_split(train_y, train_x)
+        select_x, select_y = train_x[val_idx], train_y[val_idx]
+        train_x, train_y = train_x[train_idx], train_y[train_idx]
+        select_name = "validation"
+    else:
+        select_x, select_y = data.load_split(args.data, "test", labels, cache)
+        select_name = "PublicTest"
+    print(f"data: {len(train_x)} train / {len(select_x)} {select_name} images, classes {labels}, device {device}", flush=True)
 
     torch.manual_seed(args.seed)
     model = models.build(args.arch, len(labels)).to(device).to(memory_format=torch.channels_last)
@@ -95,6 +117,11 @@ def main(argv=None) -> None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         state = ckpt["state"]
+        # Checkpoints from before the validation split were all selected on PublicTest.
+        resumed_selection = ckpt["meta"].get("selected_on", "publictest")
+        if resumed_selection != args.select_on:
+            raise SystemExit(f"{last} was selected on {resumed_selection}, not {args.select_on}: "
+                             f"pass --select-on {resumed_selection} to resume it, or use a new --out")
         print(f"resumed from {last} at epoch {state['epoch']}", flush=True)
 
     gen = torch.Generator().manual_seed(args.seed * 1000 + state["epoch"])
@@ -134,20 +161,22 @@ def main(argv=None) -> None:
             if i % 100 == 0:
                 print(f"  epoch {epoch + 1} step {i}/{steps_per_epoch} loss {loss.item():.3f}", flush=True)
         seconds = time.monotonic() - t0
-        probs = predict(model, test_x, device)
-        acc = float((probs.argmax(1) == test_y).mean())
+        probs = predict(model, select_x, device)
+        acc = float((probs.argmax(1) == select_y).mean())
         record = {"epoch": epoch + 1, "train_loss": loss_sum / steps_per_epoch,
-                  "train_acc": correct / (steps_per_epoch * args.batch), "publictest_acc": acc, "seconds": seconds}
+                  "train_acc": correct / (steps_per_epoch * args.batch), SELECTION_KEYS[args.select_on]: acc,
+                  "seconds": seconds}
         state["history"].append(record)
         state["epoch"] = epoch + 1
         state["train_seconds"] += seconds
-        meta = {"arch": args.arch, "labels": labels, "args": vars(args), "device": device.type}
+        meta = {"arch": args.arch, "labels": labels, "args": vars(args), "device": device.type,
+                "selected_on": args.select_on, "validation_rule": data.VALIDATION_RULE}
         if acc > state["best_acc"]:
             state["best_acc"] = acc
             torch.save({"model": model.state_dict(), "meta": meta, "state": state}, out / "best.pt")
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state, "meta": meta}, last)
         print(f"epoch {epoch + 1}/{args.epochs}: loss {record['train_loss']:.3f} train {record['train_acc']:.3f} "
-              f"PublicTest {acc:.4f} (best {state['best_acc']:.4f}) {seconds / 60:.1f} min", flush=True)
+              f"{select_name} {acc:.4f} (best {state['best_acc']:.4f}) {seconds / 60:.1f} min", flush=True)
         (out / "history.json").write_text(json.dumps(state, indent=1))
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from emotrain import train
+from emotrain import data, train
 
 
 def write_fake_csv(path: Path, rng: np.random.Generator) -> None:
@@ -43,3 +43,33 @@ def test_train_saves_checkpoints_and_resumes(tmp_path: Path, bf16: bool):
     assert checkpoint["meta"]["args"]["bf16"] is bf16
     # 6 classes by default: disgust rows are dropped, PrivateTest is never read.
     assert checkpoint["meta"]["labels"] == ["angry", "fear", "happy", "sad", "surprise", "neutral"]
+    # best.pt is picked on the held-out validation split, never on PublicTest.
+    assert "val_acc" in second["history"][0] and "publictest_acc" not in second["history"][0]
+    assert checkpoint["meta"]["selected_on"] == "validation"
+
+
+def test_resuming_with_another_selection_split_is_refused(tmp_path: Path):
+    csv_path = tmp_path / "fer2013.csv"
+    write_fake_csv(csv_path, np.random.default_rng(1))
+    common = ["--arch", "emonet-tiny", "--data", str(csv_path), "--batch", "8", "--threads", "1", "--out", str(tmp_path / "run")]
+    train.main(common + ["--epochs", "1"])
+    with pytest.raises(SystemExit, match="selected on validation"):
+        train.main(common + ["--epochs", "2", "--select-on", "publictest"])
+
+
+def test_validation_split_is_stratified_disjoint_and_independent_of_order():
+    rng = np.random.default_rng(2)
+    labels = np.repeat(np.arange(6), [400, 60, 700, 500, 300, 450])
+    images = rng.integers(0, 256, (len(labels), 48, 48), dtype=np.uint8)
+    train_idx, val_idx = data.validation_split(labels, images)
+    assert len(set(train_idx) & set(val_idx)) == 0 and len(train_idx) + len(val_idx) == len(labels)
+    for cls, count in enumerate([400, 60, 700, 500, 300, 450]):
+        assert (labels[val_idx] == cls).sum() == round(count * data.VALIDATION_FRACTION)
+    # Shuffled input (another file order, or fer2013.csv instead of folders): the same images are held out.
+    order = rng.permutation(len(labels))
+    _, shuffled_val = data.validation_split(labels[order], images[order])
+    held_out = {images[i].tobytes() for i in val_idx}
+    assert {images[order][i].tobytes() for i in shuffled_val} == held_out
+    # Another seed holds out other images.
+    _, other_val = data.validation_split(labels, images, seed=data.VALIDATION_SEED + 1)
+    assert set(other_val) != set(val_idx)

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Measures the desktop app on the built-in demo (640x480 at 30 frames/s, one face) in a real
-# window under Xvfb: CPU use per thread over a window of SECONDS, the UI pass time and the
-# capture-to-display latency (the app prints both when it closes), and how long closing takes.
-#   scripts/measure_app.sh [SECONDS] [SCREENSHOT.png]
+# Measures the desktop app on SOURCE (default: the built-in demo, 640x480 at 30 frames/s, one
+# face) in a real window under Xvfb: CPU use per thread over a window of SECONDS, the UI pass
+# time and the capture-to-display latency (the app prints both when it closes, over the whole
+# run and over its last frames), and how long closing takes.
+#   scripts/measure_app.sh [SECONDS] [SCREENSHOT.png or ""] [SOURCE]
+# Group scenes: `emocam eval-detect --write-clips /tmp/clips --frames-per-photo 300` writes
+# 40-second clips of the annotated photos, e.g. /tmp/clips/group_1280x720.avi.
 set -euo pipefail
 seconds="${1:-20}"
 screenshot="${2:-}"
+source="${3:-demo}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$root/target/release/emocam"
 [ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 1; }
@@ -16,7 +20,7 @@ xvfb=$!
 trap 'kill $xvfb 2>/dev/null || true; rm -f "$log"' EXIT
 export DISPLAY="$display"
 sleep 1
-EMOCAM_SCREENSHOT_DIR="$(mktemp -d)" "$bin" --source demo 2>"$log" &
+EMOCAM_SCREENSHOT_DIR="$(mktemp -d)" "$bin" --source "$source" 2>"$log" &
 app=$!
 sleep 6   # window, model and first frames
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use opencv::core::{Mat, Vector};
+use opencv::imgcodecs;
 use opencv::prelude::*;
-use opencv::{imgcodecs, videoio};
 
 use crate::annotate::{annotate, FaceAnnotation};
 use crate::cli::{AnalyzeArgs, ModelArgs};
@@ -18,6 +18,7 @@ use crate::pipeline::{FaceResult, FrameResult, Mode, Pipeline, PipelineConfig, P
 use crate::records::{FaceRecord, RecordFormat, RecordWriter};
 use crate::scores::top;
 use crate::source::{self, SourceSpec};
+use crate::video_file::VideoFile;
 
 pub fn run(args: &AnalyzeArgs) -> Result<()> {
     crate::interrupt::install().context("cannot set up signal handling")?;
@@ -185,8 +186,16 @@ fn progress_bar(length: Option<u64>) -> ProgressBar {
 /// Annotated output: one image per input image (stills), or a video (everything else).
 /// Every file it writes reaches its name only complete (see `output_file`).
 enum Annotator {
-    Images { dir: PathBuf, single_file: Option<PathBuf> },
-    Video { file: PendingFile, writer: Option<videoio::VideoWriter>, fps: f64 },
+    Images {
+        dir: PathBuf,
+        single_file: Option<PathBuf>,
+    },
+    /// The video is created with the first frame (its size).
+    Video {
+        target: PathBuf,
+        video: Option<VideoFile>,
+        fps: f64,
+    },
 }
 
 const VIDEO_EXTENSIONS: &[&str] = &["mp4", "avi", "mkv", "mov"];
@@ -208,9 +217,10 @@ impl Annotator {
         if !is_video_path {
             bail!("--annotate {}: give a video file name ({}) for this source", out.display(), VIDEO_EXTENSIONS.join(", "));
         }
-        let file = PendingFile::beside(out)?;
+        // Fails now, before any work, where the folder can't be written.
+        PendingFile::beside(out)?;
         let fps = source::open(spec, false).ok().and_then(|s| s.nominal_fps()).unwrap_or(crate::source::DEMO_FPS);
-        Ok(Annotator::Video { file, writer: None, fps })
+        Ok(Annotator::Video { target: out.to_path_buf(), video: None, fps })
     }
 
     fn write(&mut self, result: &FrameResult) -> Result<()> {
@@ -222,32 +232,28 @@ impl Annotator {
             Annotator::Images { dir, single_file } => {
                 let path = match single_file {
                     Some(path) => path.clone(),
-                    None => {
-                        let stem = Path::new(&result.source_name).file_stem().map(|s| s.to_string_lossy().into_owned());
-                        dir.join(format!("{}.png", stem.unwrap_or_else(|| format!("frame{:06}", result.frame_index))))
-                    }
+                    // The input's own name and format: `x.jpg` and `x.png` of one folder stay two files.
+                    None => match Path::new(&result.source_name).file_name() {
+                        Some(name) => dir.join(name),
+                        None => dir.join(format!("frame{:06}.png", result.frame_index)),
+                    },
                 };
                 write_image(&path, &image)
             }
-            Annotator::Video { file, writer, fps } => {
-                if writer.is_none() {
-                    *writer =
-                        Some(source::video_writer(file.path(), *fps, result.frame_size).with_context(|| format!("cannot write {}", file.target().display()))?);
-                }
-                if let Some(writer) = writer {
-                    writer.write(&image)?;
-                }
-                Ok(())
+            Annotator::Video { target, video, fps } => {
+                let video = match video {
+                    Some(video) => video,
+                    None => video.insert(VideoFile::create(target, *fps, result.frame_size)?),
+                };
+                Ok(video.write(&image)?)
             }
         }
     }
 
     fn finish(self) -> Result<()> {
-        if let Annotator::Video { file, writer, .. } = self {
-            // No frame came: no video (OpenCV writes none without a frame size).
-            let Some(mut writer) = writer else { return Ok(()) };
-            writer.release()?;
-            file.commit()?;
+        // No frame came: no video (OpenCV writes none without a frame size).
+        if let Annotator::Video { video: Some(video), .. } = self {
+            video.finish()?;
         }
         Ok(())
     }

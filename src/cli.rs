@@ -1,6 +1,6 @@
 //! Command-line interface: argument definitions and dispatch to the commands.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -192,6 +192,10 @@ pub struct EvalDetectArgs {
     /// Print the figures as one JSON object instead of a table
     #[arg(long)]
     pub json: bool,
+    /// Instead of scoring, write each clip as a video, DIR/group_<W>x<H>.avi (30 frames/s),
+    /// for trying the app and `bench` on group scenes
+    #[arg(long, value_name = "DIR")]
+    pub write_clips: Option<PathBuf>,
     #[command(flatten)]
     pub detector: DetectorArgs,
 }
@@ -261,6 +265,17 @@ pub fn run() -> Result<()> {
                 return Err(crate::interrupt::requested().map_or_else(|| anyhow::anyhow!("stopped"), anyhow::Error::from));
             }
             eprintln!("wrote {frames} frames to {}", output.display());
+            Ok(())
+        }
+        Some(Command::EvalDetect(args)) if args.write_clips.is_some() => {
+            let dir = args.write_clips.as_deref().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
+            let photos = crate::eval_detect::load_annotated_photos(&args.dir)?;
+            for size in &args.sizes {
+                let path = dir.join(format!("group_{}x{}.avi", size.width, size.height));
+                let frames = crate::eval_detect::write_clip(&photos, *size, args.frames_per_photo, &path)?;
+                println!("wrote {frames} frames to {}", path.display());
+            }
             Ok(())
         }
         Some(Command::EvalDetect(args)) => {

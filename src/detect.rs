@@ -73,8 +73,12 @@ pub enum DetectError {
     InvalidCascade(PathBuf),
     #[error("bad detector settings: {0}")]
     Settings(String),
-    #[error("face detection failed: {0}")]
+    #[error("face detection failed")]
     OpenCv(#[from] opencv::Error),
+    #[error("cannot start the full-scan thread")]
+    Thread(#[source] std::io::Error),
+    #[error("the full-scan thread ended unexpectedly")]
+    ScanThreadGone,
 }
 
 /// The smallest face looked for, in pixels: the 24 px Haar model.
@@ -276,6 +280,8 @@ pub struct FaceFinder {
     /// Full scans in a row that found no face not already followed, with none lost since: the
     /// scan interval doubles with each, to `MAX_QUIET_SCAN_DOUBLINGS` doublings.
     quiet_full_scans: u32,
+    /// Live use: full scans on their own thread (see `background_scan`); `None`: in line.
+    background: Option<crate::background_scan::BackgroundScanner>,
     /// Scratch images reused between frames.
     equalized: Mat,
     small: Mat,
@@ -327,9 +333,17 @@ impl FaceFinder {
             next_shown_id: 1,
             frames_since_full_scan: 0,
             quiet_full_scans: 0,
+            background: None,
             equalized: Mat::default(),
             small: Mat::default(),
         })
+    }
+
+    /// Runs the full scans on a thread of their own from now on (live use: the frame being
+    /// tracked never waits for a scan). Still images are scanned in line all the same.
+    pub fn scan_in_background(mut self) -> Result<Self, DetectError> {
+        self.background = Some(crate::background_scan::BackgroundScanner::start(&self.settings)?);
+        Ok(self)
     }
 
     pub fn settings(&self) -> &DetectorSettings {
@@ -342,6 +356,9 @@ impl FaceFinder {
         self.next_shown_id = 1;
         self.frames_since_full_scan = 0;
         self.quiet_full_scans = 0;
+        if let Some(background) = &mut self.background {
+            background.forget();
+        }
     }
 
     /// Frames until the next full scan: the set interval while faces come and go, up to
@@ -358,11 +375,25 @@ impl FaceFinder {
         // With every face lost (a scene cut, or nobody yet) there is nothing to follow: look
         // everywhere at once rather than wait for the next scheduled scan.
         let all_lost = self.faces.iter().all(|face| face.missed_frames > 0);
-        if all_lost || self.frames_since_full_scan >= self.full_scan_interval() {
-            self.frames_since_full_scan = 0;
-            let detections = self.scan_full_frame(grey, min_face_px)?;
-            let new_faces = self.merge_full_scan(grey, &detections)?;
-            self.quiet_full_scans = if new_faces == 0 { self.quiet_full_scans + 1 } else { 0 };
+        let scan_due = all_lost || self.frames_since_full_scan >= self.full_scan_interval();
+        match &mut self.background {
+            None if scan_due => {
+                self.frames_since_full_scan = 0;
+                let detections = self.scan_full_frame(grey, min_face_px)?;
+                let new_faces = self.merge_full_scan(grey, &detections, ScanAge::ThisFrame)?;
+                self.quiet_full_scans = if new_faces == 0 { self.quiet_full_scans + 1 } else { 0 };
+            }
+            None => {}
+            Some(background) => {
+                let finished = background.take_result()?;
+                if scan_due && background.submit(grey, min_face_px)? {
+                    self.frames_since_full_scan = 0;
+                }
+                if let Some(detections) = finished {
+                    let new_faces = self.merge_full_scan(grey, &detections, ScanAge::EarlierFrame)?;
+                    self.quiet_full_scans = if new_faces == 0 { self.quiet_full_scans + 1 } else { 0 };
+                }
+            }
         }
         for index in 0..self.faces.len() {
             if !self.faces[index].found_by_full_scan {
@@ -399,7 +430,9 @@ impl FaceFinder {
     }
 
     /// Full-scan boxes update the faces they belong to; the others are new faces, counted.
-    fn merge_full_scan(&mut self, grey: &Mat, detections: &[Rect]) -> opencv::Result<usize> {
+    /// Boxes of an earlier frame (a background scan) only add faces: the tracker knows better
+    /// where the known ones are now, and a new face is looked for around its box, in this frame.
+    fn merge_full_scan(&mut self, grey: &Mat, detections: &[Rect], age: ScanAge) -> opencv::Result<usize> {
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (f, face) in self.faces.iter().enumerate() {
             for (d, &detection) in detections.iter().enumerate() {
@@ -410,16 +443,22 @@ impl FaceFinder {
         }
         pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut detection_used = vec![false; detections.len()];
+        let mut face_matched = vec![false; self.faces.len()];
         for (_, f, d) in pairs {
-            if !self.faces[f].found_by_full_scan && !detection_used[d] {
+            if !face_matched[f] && !detection_used[d] {
+                face_matched[f] = true;
                 detection_used[d] = true;
-                self.faces[f].found_by_haar(grey, detections[d])?;
-                self.faces[f].found_by_full_scan = true;
+                if age == ScanAge::ThisFrame {
+                    self.faces[f].found_by_haar(grey, detections[d])?;
+                    self.faces[f].found_by_full_scan = true;
+                }
             }
         }
         let mut new_faces = 0;
         for (&detection, _) in detections.iter().zip(&detection_used).filter(|(_, &used)| !used) {
-            self.faces.push(TrackedFace::new(grey, detection)?);
+            let mut face = TrackedFace::new(grey, detection)?;
+            face.found_by_full_scan = age == ScanAge::ThisFrame;
+            self.faces.push(face);
             new_faces += 1;
         }
         Ok(new_faces)
@@ -560,22 +599,9 @@ impl FaceFinder {
         (self.settings.min_face_fraction * grey.cols().min(grey.rows()) as f32).max(MIN_FACE_PX)
     }
 
-    /// Scans the whole frame at full resolution like plain OpenCV Haar (no downscaling and no
-    /// histogram equalisation: both lost faces in group scenes, measured with `eval-detect`),
-    /// with the neighbour relief above.
+    /// The full scan of `grey`, in line (see [`full_scan`]).
     fn scan_full_frame(&mut self, grey: &Mat, min_face_px: f32) -> Result<Vec<Rect>, DetectError> {
-        let min_side = min_face_px.round() as i32;
-        let mut found = Vector::<Rect>::new();
-        self.cascade.detect_multi_scale(
-            grey,
-            &mut found,
-            self.settings.scale_factor,
-            (self.settings.min_neighbors - FULL_SCAN_NEIGHBOR_RELIEF).max(1),
-            0,
-            Size::new(min_side, min_side),
-            Size::default(),
-        )?;
-        Ok(found.to_vec())
+        Ok(full_scan(&mut self.cascade, grey, &self.settings, min_face_px)?)
     }
 
     /// The Haar hit in `window` closest to the tracked box `bbox`, over a narrow range of sizes.
@@ -599,6 +625,32 @@ impl FaceFinder {
         // The hit closest to the tracked box is the same face; others are left to the next full scan.
         Ok(found.iter().map(|r| Rect::new(r.x + window.x, r.y + window.y, r.width, r.height)).max_by(|a, b| iou(*a, bbox).total_cmp(&iou(*b, bbox))))
     }
+}
+
+/// Which frame a full scan's boxes belong to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ScanAge {
+    ThisFrame,
+    /// A frame or more before this one: a background scan.
+    EarlierFrame,
+}
+
+/// The full scan: the whole frame at full resolution like plain OpenCV Haar (no downscaling and
+/// no histogram equalisation: both lost faces in group scenes, measured with `eval-detect`),
+/// groups `FULL_SCAN_NEIGHBOR_RELIEF` weaker than asked (new faces must pass the verifier).
+pub fn full_scan(cascade: &mut CascadeClassifier, grey: &Mat, settings: &DetectorSettings, min_face_px: f32) -> opencv::Result<Vec<Rect>> {
+    let min_side = min_face_px.round() as i32;
+    let mut found = Vector::<Rect>::new();
+    cascade.detect_multi_scale(
+        grey,
+        &mut found,
+        settings.scale_factor,
+        (settings.min_neighbors - FULL_SCAN_NEIGHBOR_RELIEF).max(1),
+        0,
+        Size::new(min_side, min_side),
+        Size::default(),
+    )?;
+    Ok(found.to_vec())
 }
 
 /// The frame less any bars of one flat grey along its edges (letterboxed or pillarboxed video,
@@ -756,5 +808,48 @@ mod tests {
         assert_eq!(ids.len(), 1, "one face, one id: {ids:?}");
         // Only the first frame lacks the face: new faces are confirmed over two frames.
         assert!(frames_with_face as u64 >= 4 * HAAR_REFRESH_FRAMES as u64 + 8, "face in only {frames_with_face} frames");
+    }
+
+    /// Live use: what a background scan finds joins the tracker a few frames later, with the
+    /// same faces and boxes as a scan in line and one id each. One still frame over and over,
+    /// so that the result does not depend on which frames the scan thread happened to get.
+    #[test]
+    fn a_background_scan_finds_what_a_scan_in_line_finds() {
+        let grey = demo_grey(10);
+        let mut in_line = FaceFinder::new(one_large_face()).expect("cascade");
+        let mut expected = Vec::new();
+        for _ in 0..10 {
+            expected = in_line.find(&grey).expect("detect");
+        }
+        assert!(!expected.is_empty(), "the demo frame shows a face");
+        let mut background = FaceFinder::new(one_large_face()).expect("cascade").scan_in_background().expect("thread");
+        let mut found = Vec::new();
+        let mut ids = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            found = background.find(&grey).expect("detect");
+            ids.extend(found.iter().map(|f| f.track_id));
+            if found.len() == expected.len() && ids.len() == expected.len() {
+                break;
+            }
+            // Give the scan thread a moment: this checks the merging, not the speed.
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // Then, for a while, the same faces under the same ids.
+        for _ in 0..20 {
+            found = background.find(&grey).expect("detect");
+            ids.extend(found.iter().map(|f| f.track_id));
+        }
+        assert_eq!(found.len(), expected.len(), "{found:?} vs {expected:?}");
+        assert_eq!(ids.len(), expected.len(), "one id per face: {ids:?}");
+        for face in &expected {
+            assert!(found.iter().any(|f| iou(f.bbox, face.bbox) > 0.7), "{face:?} not in {found:?}");
+        }
+        // A reset drops the scan in flight: nothing of the old scene comes back from it.
+        background.reset();
+        let flat = Mat::new_rows_cols_with_default(grey.rows(), grey.cols(), opencv::core::CV_8UC1, opencv::core::Scalar::all(128.0)).expect("grey");
+        for _ in 0..20 {
+            assert!(background.find(&flat).expect("detect").is_empty());
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 }

@@ -255,6 +255,20 @@ pub fn evaluate_clip(photos: &[AnnotatedPhoto], settings: &DetectorSettings, fra
     Ok(result)
 }
 
+/// Writes the clip `evaluate_clip` scores as a video (30 frames/s), complete or absent.
+pub fn write_clip(photos: &[AnnotatedPhoto], frame_size: Size, frames_per_photo: u32, path: &Path) -> anyhow::Result<u64> {
+    let mut video = crate::video_file::VideoFile::create(path, CLIP_FPS, frame_size)?;
+    for photo in photos {
+        for index in 0..frames_per_photo {
+            video.write(&render_frame(photo, frame_size, index, frames_per_photo)?.image)?;
+        }
+    }
+    Ok(video.finish()?)
+}
+
+/// The frame rate of written clips: a webcam's.
+const CLIP_FPS: f64 = 30.0;
+
 /// Times and scores emocam's detector (`find`) and plain Haar on one frame (grey conversion
 /// included in each time).
 fn score_both(

@@ -48,3 +48,42 @@ pub fn requested() -> Option<Interrupted> {
     let signal = REQUESTED.get()?.load(Ordering::Relaxed);
     (signal != 0).then(|| Interrupted { signal: signal as i32 })
 }
+
+/// For the app, whose loop is the window's: routes the signals to [`requested`] as [`install`]
+/// does, and calls `on_signal` (on a named thread) for each, so that it can ask the window to
+/// close, which stops recording and the camera the normal way. A second signal while the first
+/// is handled ends the process at once, in case the window no longer answers.
+pub fn install_with_callback(on_signal: impl Fn() + Send + 'static) -> std::io::Result<()> {
+    install()?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    std::thread::Builder::new().name("emocam-signals".into()).spawn(move || {
+        let mut seen = 0;
+        for signal in signals.forever() {
+            seen += 1;
+            if seen > 1 {
+                std::process::exit(i32::from(Interrupted { signal }.exit_code()));
+            }
+            on_signal();
+        }
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The app's path: a signal reaches the callback (which closes the window) and is kept as
+    /// the exit status. SIGHUP to this test process, which the handler keeps alive.
+    #[test]
+    fn a_signal_reaches_the_callback_and_is_remembered() {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        install_with_callback(move || {
+            let _ = tx.try_send(());
+        })
+        .expect("install");
+        signal_hook::low_level::raise(SIGHUP).expect("raise");
+        rx.recv_timeout(std::time::Duration::from_secs(10)).expect("callback called");
+        assert_eq!(requested().map(|i| i.exit_code()), Some(129));
+    }
+}

@@ -8,9 +8,11 @@
 pub mod analyze;
 pub mod annotate;
 pub mod app;
+pub mod background_scan;
 pub mod bench;
 pub mod cli;
 pub mod detect;
+pub mod errors;
 pub mod eval_detect;
 pub mod face;
 pub mod interrupt;
@@ -29,3 +31,4 @@ pub mod scores;
 pub mod smooth;
 pub mod source;
 pub mod track;
+pub mod video_file;

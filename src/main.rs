@@ -1,6 +1,8 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    emocam::records::stdout_at_start();
     match emocam::cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -61,9 +61,10 @@ impl Metadata {
         self.values.is_empty()
     }
 
+    /// A text value, made safe to print (see `printable`).
     pub fn text(&self, key: &str) -> Option<String> {
         match self.values.get(key)? {
-            Value::String(s) => Some(s.clone()),
+            Value::String(s) => Some(printable(s)),
             Value::Null => None,
             other => Some(other.to_string()),
         }
@@ -97,13 +98,20 @@ impl Metadata {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| format!("'{key}' holds a non-string: {v}")))
+                .map(|v| v.as_str().map(printable).ok_or_else(|| format!("'{key}' holds a non-string: {v}")))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
-            Some(Value::String(s)) => Ok(Some(s.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect())),
+            Some(Value::String(s)) => Ok(Some(s.split(',').map(|p| printable(p.trim())).filter(|p| !p.is_empty()).collect())),
             Some(other) => Err(format!("'{key}' is not a list of names: {other}")),
         }
     }
+}
+
+/// A model's text as it may be shown: control characters (escape sequences, newlines, a bell)
+/// become U+FFFD, so a model file cannot rewrite the terminal, forge lines in a CSV header or
+/// break the app's layout.
+pub fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { char::REPLACEMENT_CHARACTER } else { c }).collect()
 }
 
 /// `<model>.json` beside `<model>.onnx`.
@@ -140,6 +148,13 @@ mod tests {
         let merged = embedded.merged_with(sidecar);
         assert_eq!(merged.text("layout").as_deref(), Some("NHWC"));
         assert_eq!(merged.numbers("std").unwrap(), Some(vec![0.2, 0.3, 0.4]));
+    }
+
+    #[test]
+    fn control_characters_in_names_and_labels_are_replaced() {
+        let meta = Metadata::from_json(r#"{"display_name": "Evil\u001b[2J\nname", "labels": ["ha\u0007ppy", "sad"]}"#).unwrap();
+        assert_eq!(meta.text("display_name").as_deref(), Some("Evil\u{FFFD}[2J\u{FFFD}name"));
+        assert_eq!(meta.strings("labels").unwrap().unwrap(), vec!["ha\u{FFFD}ppy", "sad"]);
     }
 
     #[test]

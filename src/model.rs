@@ -122,11 +122,21 @@ pub fn normalization_from(meta: &Metadata, channels: usize) -> Result<Normalizat
 /// The model's labels, checked against its number of outputs. A model without labels gets
 /// `class 0`, `class 1`, ... so that it still runs, visibly unlabelled.
 pub fn labels_from(meta: &Metadata, num_outputs: usize) -> Result<Vec<String>, String> {
-    match meta.strings(keys::LABELS)? {
-        Some(labels) if labels.len() == num_outputs => Ok(labels),
-        Some(labels) => Err(format!("{} labels for {num_outputs} outputs", labels.len())),
-        None => Ok((0..num_outputs).map(|i| format!("class {i}")).collect()),
+    let labels = match meta.strings(keys::LABELS)? {
+        Some(labels) if labels.len() == num_outputs => labels,
+        Some(labels) => return Err(format!("{} labels for {num_outputs} outputs", labels.len())),
+        None => return Ok((0..num_outputs).map(|i| format!("class {i}")).collect()),
+    };
+    // Records key probabilities by label (JSON objects, CSV columns): a repeat would lose one.
+    for (index, label) in labels.iter().enumerate() {
+        if label.trim().is_empty() {
+            return Err(format!("label {index} is empty"));
+        }
+        if labels[..index].iter().any(|earlier| earlier.eq_ignore_ascii_case(label)) {
+            return Err(format!("the label {label:?} appears twice"));
+        }
     }
+    Ok(labels)
 }
 
 /// A loaded model, ready to classify faces.
@@ -203,7 +213,8 @@ impl Classifier {
             None => None,
         };
 
-        let display_name = meta.text(keys::DISPLAY_NAME).unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+        let display_name =
+            meta.text(keys::DISPLAY_NAME).unwrap_or_else(|| path.file_stem().map(|s| crate::metadata::printable(&s.to_string_lossy())).unwrap_or_default());
         let mut classifier = Self {
             session,
             info: Arc::new(ModelInfo {
@@ -351,6 +362,9 @@ mod tests {
         assert_eq!(labels_from(&m, 2).unwrap(), vec!["angry", "happy"]);
         assert!(labels_from(&m, 3).is_err());
         assert_eq!(labels_from(&Metadata::default(), 2).unwrap(), vec!["class 0", "class 1"]);
+        let repeated = labels_from(&meta(r#"{"labels": ["happy", "sad", "Happy"]}"#), 3).unwrap_err();
+        assert!(repeated.contains("\"Happy\" appears twice"), "{repeated}");
+        assert!(labels_from(&meta(r#"{"labels": ["happy", " "]}"#), 2).unwrap_err().contains("label 1 is empty"));
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub enum OutputError {
 /// A file being written: a temporary file in the target's folder (removed if dropped), renamed
 /// to the target by [`PendingFile::commit`].
 pub struct PendingFile {
-    temp: tempfile::TempPath,
+    /// `None` when the target is not a regular file (`/dev/null`, a named pipe, `/dev/stdout`):
+    /// renaming over it would replace the device, so such a target is written directly.
+    temp: Option<tempfile::TempPath>,
     target: PathBuf,
 }
 
@@ -32,6 +34,9 @@ impl PendingFile {
     /// A new, empty temporary file beside `target`, with the same extension (OpenCV chooses
     /// image and video formats by it).
     pub fn beside(target: &Path) -> Result<Self, OutputError> {
+        if std::fs::metadata(target).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            return Ok(Self { temp: None, target: target.to_path_buf() });
+        }
         let dir = target.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let suffix = target.extension().map(|ext| format!(".{}", ext.to_string_lossy())).unwrap_or_default();
         let mut builder = tempfile::Builder::new();
@@ -40,13 +45,19 @@ impl PendingFile {
         // files are otherwise private to their owner).
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-        let temp = builder.tempfile_in(dir).map_err(|source| OutputError::Create { path: target.to_path_buf(), source })?.into_temp_path();
-        Ok(Self { temp, target: target.to_path_buf() })
+        // The reason only (tempfile's error names its random file, which would confuse).
+        let temp = builder.tempfile_in(dir).map_err(|error| OutputError::Create { path: target.to_path_buf(), source: error.kind().into() })?.into_temp_path();
+        Ok(Self { temp: Some(temp), target: target.to_path_buf() })
     }
 
     /// Where to write now.
     pub fn path(&self) -> &Path {
-        &self.temp
+        self.temp.as_deref().unwrap_or(&self.target)
+    }
+
+    /// True when writes go straight to the target (a device or a pipe: see `temp`).
+    pub fn is_direct(&self) -> bool {
+        self.temp.is_none()
     }
 
     /// Where the file goes when finished.
@@ -57,7 +68,10 @@ impl PendingFile {
     /// Renames the finished file to its target, replacing what was there.
     pub fn commit(self) -> Result<(), OutputError> {
         let target = self.target;
-        self.temp.persist(&target).map_err(|error| OutputError::Commit { path: target, source: error.error })
+        match self.temp {
+            Some(temp) => temp.persist(&target).map_err(|error| OutputError::Commit { path: target, source: error.error }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -89,6 +103,17 @@ mod tests {
         drop(pending);
         assert_eq!(std::fs::read(&target).expect("read"), b"earlier run");
         assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 1, "no temporary file left");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_written_in_place_never_replaced() {
+        let pending = PendingFile::beside(Path::new("/dev/null")).expect("pending");
+        assert!(pending.is_direct() && pending.path() == Path::new("/dev/null"));
+        std::fs::write(pending.path(), b"discarded").expect("write");
+        pending.commit().expect("commit");
+        let metadata = std::fs::metadata("/dev/null").expect("/dev/null");
+        assert!(!metadata.is_file(), "/dev/null is still a device");
     }
 
     #[test]

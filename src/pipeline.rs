@@ -235,7 +235,7 @@ impl Pipeline {
 
     /// Like [`Pipeline::start`], with a source that is already open.
     pub fn start_with_source(config: PipelineConfig, source: Box<dyn FrameSource>) -> Result<Self, StartError> {
-        let finder = FaceFinder::new(config.detector.clone())?;
+        let finder = new_finder(config.detector.clone(), config.mode)?;
         let classifier = Classifier::load(&config.model, config.classifier)?;
         let model = classifier.info().clone();
         let source_description = source.description();
@@ -382,6 +382,16 @@ struct CaptureLoop {
     paused: bool,
 }
 
+/// Live, full scans run beside the capture thread, so that no frame waits for one; offline
+/// they run in line, so that the same frames always give the same faces.
+fn new_finder(settings: crate::detect::DetectorSettings, mode: Mode) -> Result<FaceFinder, crate::detect::DetectError> {
+    let finder = FaceFinder::new(settings)?;
+    match mode {
+        Mode::Live => finder.scan_in_background(),
+        Mode::Offline => Ok(finder),
+    }
+}
+
 impl CaptureLoop {
     fn run(mut self) {
         let started = Instant::now();
@@ -419,7 +429,7 @@ impl CaptureLoop {
                     break;
                 }
                 Err(error) => {
-                    self.events.report(PipelineEvent::SourceProblem(error.to_string()));
+                    self.events.report(PipelineEvent::SourceProblem(crate::errors::one_line(&error)));
                     if self.source.is_camera() && self.mode == Mode::Live && self.reopen_camera() {
                         continue;
                     }
@@ -441,7 +451,7 @@ impl CaptureLoop {
                     }
                 }
                 Err(error) => {
-                    self.events.report(PipelineEvent::SourceProblem(format!("face detection failed: {error}")));
+                    self.events.report(PipelineEvent::SourceProblem(crate::errors::one_line(&error)));
                 }
             }
         }
@@ -479,10 +489,10 @@ impl CaptureLoop {
         while let Ok(command) = self.commands.try_recv() {
             match command {
                 CaptureCommand::SetPaused(paused) => self.paused = paused,
-                CaptureCommand::SetDetector(settings) => match FaceFinder::new(settings) {
+                CaptureCommand::SetDetector(settings) => match new_finder(settings, self.mode) {
                     Ok(finder) => self.finder = finder,
                     Err(error) => {
-                        self.events.report(PipelineEvent::SourceProblem(error.to_string()));
+                        self.events.report(PipelineEvent::SourceProblem(crate::errors::one_line(&error)));
                     }
                 },
             }
@@ -574,7 +584,7 @@ impl InferenceLoop {
         let options = self.classifier_options;
         let spawned = std::thread::Builder::new().name("emocam-model-loader".into()).spawn(move || {
             // `try_send`: if the pipeline is gone nobody waits for this model.
-            let _ = done.try_send(Classifier::load(&path, options).map_err(|e| e.to_string()));
+            let _ = done.try_send(Classifier::load(&path, options).map_err(|e| crate::errors::one_line(&e)));
         });
         match spawned {
             Ok(handle) => Some(handle),
@@ -590,7 +600,7 @@ impl InferenceLoop {
         let mut faces: Vec<FaceResult> = match self.classifier.classify(&detected.crops) {
             Ok(all) => detected.faces.iter().zip(all).map(|(&(track_id, bbox), probabilities)| FaceResult { track_id, bbox, probabilities }).collect(),
             Err(error) => {
-                self.events.report(PipelineEvent::ModelFailed(error.to_string()));
+                self.events.report(PipelineEvent::ModelFailed(crate::errors::one_line(&error)));
                 Vec::new()
             }
         };

@@ -38,11 +38,13 @@ pub struct FaceRecord<'a> {
 /// Why records can't be written.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Create { path: PathBuf, source: io::Error },
-    #[error("writing records: {0}")]
+    #[error("cannot write records to standard output (is it closed?)")]
+    Stdout(#[source] io::Error),
+    #[error("writing records")]
     Io(#[from] io::Error),
-    #[error("writing CSV: {0}")]
+    #[error("writing CSV")]
     Csv(#[from] csv::Error),
     #[error(transparent)]
     Output(#[from] crate::output_file::OutputError),
@@ -61,9 +63,44 @@ pub struct RecordWriter {
     pending: Option<crate::output_file::PendingFile>,
 }
 
+/// Standard output as the process got it, `None` if it was closed. `main` calls this first.
+///
+/// A process started with descriptor 1 closed (`>&-`) finds it open on `/dev/null`: Rust's
+/// start-up code reopens closed standard descriptors there, read-write, so that no later file
+/// takes number 1. Records written there would vanish with exit 0, so that case counts as
+/// closed; a shell's `>/dev/null` opens it write-only and is honoured.
+#[cfg(unix)]
+pub fn stdout_at_start() -> Option<&'static std::os::fd::OwnedFd> {
+    use std::os::fd::{AsFd, AsRawFd};
+    static STDOUT: std::sync::OnceLock<Option<std::os::fd::OwnedFd>> = std::sync::OnceLock::new();
+    STDOUT
+        .get_or_init(|| {
+            let fd = io::stdout().as_fd().try_clone_to_owned().ok()?;
+            // SAFETY: F_GETFL only reads the flags of a descriptor this function owns.
+            let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+            let read_write = flags >= 0 && flags & libc::O_ACCMODE == libc::O_RDWR;
+            let is_dev_null = std::fs::metadata("/dev/null").ok().zip(File::from(fd.try_clone().ok()?).metadata().ok()).is_some_and(|(null, out)| {
+                use std::os::unix::fs::MetadataExt;
+                null.rdev() == out.rdev() && !out.is_file()
+            });
+            (!(read_write && is_dev_null)).then_some(fd)
+        })
+        .as_ref()
+}
+
 /// Opens `path` for writing, or standard output for `-`.
 pub fn create_output(path: &Path) -> Result<Box<dyn Write + Send>, RecordError> {
     if path.as_os_str() == "-" {
+        // Through a duplicate of the descriptor, not `io::Stdout`: Rust's standard output
+        // silently drops everything written to a closed descriptor, and records must not
+        // vanish with exit 0. Line-buffered, so a live consumer sees each record as it comes.
+        #[cfg(unix)]
+        {
+            let fd = stdout_at_start().ok_or_else(|| RecordError::Stdout(io::Error::from_raw_os_error(9)))?;
+            let fd = fd.try_clone().map_err(RecordError::Stdout)?;
+            return Ok(Box::new(io::LineWriter::new(File::from(fd))));
+        }
+        #[cfg(not(unix))]
         return Ok(Box::new(io::stdout()));
     }
     let file = File::create(path).map_err(|source| RecordError::Create { path: path.to_path_buf(), source })?;

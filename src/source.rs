@@ -34,6 +34,10 @@ impl FromStr for SourceSpec {
         if let Ok(index) = text.parse::<i32>() {
             return Ok(SourceSpec::Camera(index));
         }
+        // Linux names cameras /dev/video0, /dev/video1, ...: the same as their index.
+        if let Some(index) = text.strip_prefix("/dev/video").and_then(|n| n.parse::<i32>().ok()) {
+            return Ok(SourceSpec::Camera(index));
+        }
         let path = PathBuf::from(text);
         Ok(if path.is_dir() {
             SourceSpec::Folder(path)
@@ -64,6 +68,14 @@ pub fn is_image_path(path: &Path) -> bool {
 pub enum SourceError {
     #[error("{0} not found")]
     NotFound(PathBuf),
+    #[error("{0} is a link to nothing (its target is missing)")]
+    BrokenLink(PathBuf),
+    #[error("{path} is {kind}, not a file: give a video file, an image, a folder of images, a camera index or demo")]
+    NotAFile { path: PathBuf, kind: &'static str },
+    #[error("{path} ended after {read} of the {expected} frames its header announces: the file is cut short or damaged")]
+    EndedEarly { path: PathBuf, read: u64, expected: u64 },
+    #[error("{0}: network streams are not supported; give a video file, an image, a folder of images, a camera index or demo")]
+    Url(String),
     #[error("{0} is not an image OpenCV can read")]
     NotAnImage(PathBuf),
     #[error("{0} is not a video OpenCV can read")]
@@ -80,7 +92,7 @@ pub enum SourceError {
     Output(#[from] crate::output_file::OutputError),
     #[error("demo: {0}")]
     Demo(String),
-    #[error("reading frames: {0}")]
+    #[error("reading frames")]
     OpenCv(#[from] opencv::Error),
 }
 
@@ -192,13 +204,13 @@ pub struct VideoSource {
     pending: Option<Mat>,
     frames_read: u64,
     fps: Option<f64>,
+    /// The end was reached (and, if early, reported once).
+    ended: bool,
 }
 
 impl VideoSource {
     pub fn open(path: &Path) -> Result<Self, SourceError> {
-        if !path.is_file() {
-            return Err(SourceError::NotFound(path.to_path_buf()));
-        }
+        check_is_file(path)?;
         let not_video = || SourceError::NotAVideo(path.to_path_buf());
         let mut capture = videoio::VideoCapture::from_file(path, videoio::CAP_FFMPEG)
             .or_else(|_| videoio::VideoCapture::from_file(path, videoio::CAP_ANY))
@@ -211,7 +223,23 @@ impl VideoSource {
             return Err(not_video());
         }
         let fps = capture.get(videoio::CAP_PROP_FPS).ok().filter(|f| *f > 0.0 && f.is_finite());
-        Ok(Self { path: path.to_path_buf(), capture, pending: Some(first), frames_read: 0, fps })
+        Ok(Self { path: path.to_path_buf(), capture, pending: Some(first), frames_read: 0, fps, ended: false })
+    }
+}
+
+impl VideoSource {
+    /// The end of the file: said once, as a problem, when it comes well before the frame count
+    /// the header gives (which decoders estimate, hence the margin).
+    fn end(&mut self) -> Result<Option<Frame>, SourceError> {
+        if std::mem::replace(&mut self.ended, true) {
+            return Ok(None);
+        }
+        match self.frame_count() {
+            Some(expected) if self.frames_read + 2 + expected / 100 < expected => {
+                Err(SourceError::EndedEarly { path: self.path.clone(), read: self.frames_read, expected })
+            }
+            _ => Ok(None),
+        }
     }
 }
 
@@ -221,8 +249,8 @@ impl FrameSource for VideoSource {
             Some(first) => first,
             None => {
                 let mut image = Mat::default();
-                if !self.capture.read(&mut image)? || image.empty() {
-                    return Ok(None);
+                if self.ended || !self.capture.read(&mut image)? || image.empty() {
+                    return self.end();
                 }
                 image
             }
@@ -258,9 +286,7 @@ pub struct StillSource {
 
 impl StillSource {
     pub fn single(path: &Path) -> Result<Self, SourceError> {
-        if !path.is_file() {
-            return Err(SourceError::NotFound(path.to_path_buf()));
-        }
+        check_is_file(path)?;
         // Decode once now so that a bad file fails at open time with a clear message.
         read_image(path)?;
         Ok(Self { description: path.display().to_string(), paths: vec![path.to_path_buf()], next: 0 })
@@ -276,6 +302,53 @@ impl StillSource {
         }
         Ok(Self { description: dir.display().to_string(), paths, next: 0 })
     }
+}
+
+/// Says why `path` can't be read as a file, in words: missing, a dangling link, a link loop, no
+/// permission, or something that is not a regular file (a named pipe or a device would block or
+/// never end), or a URL.
+pub fn check_is_file(path: &Path) -> Result<(), SourceError> {
+    let text = path.to_string_lossy();
+    if text.contains("://") && !path.exists() {
+        return Err(SourceError::Url(text.into_owned()));
+    }
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(if std::fs::symlink_metadata(path).is_ok() {
+                SourceError::BrokenLink(path.to_path_buf())
+            } else {
+                SourceError::NotFound(path.to_path_buf())
+            });
+        }
+        // A link loop, a permission problem, ...: the OS says it best.
+        Err(error) => return Err(SourceError::Io(path.to_path_buf(), error)),
+    };
+    let file_type = metadata.file_type();
+    if file_type.is_file() {
+        return Ok(());
+    }
+    let kind = if file_type.is_dir() { "a folder" } else { special_file_kind(&file_type) };
+    Err(SourceError::NotAFile { path: path.to_path_buf(), kind })
+}
+
+#[cfg(unix)]
+fn special_file_kind(file_type: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_file_kind(_: &std::fs::FileType) -> &'static str {
+    "not a regular file"
 }
 
 /// Image files directly inside `dir`, sorted by name.
@@ -459,36 +532,18 @@ impl FrameSource for DemoSource {
     }
 }
 
-/// Opens a video file for writing: MJPG for `.avi`, mp4v otherwise.
-pub fn video_writer(path: &Path, fps: f64, size: Size) -> Result<videoio::VideoWriter, SourceError> {
-    let fourcc = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("avi")) {
-        videoio::VideoWriter::fourcc('M', 'J', 'P', 'G')?
-    } else {
-        videoio::VideoWriter::fourcc('m', 'p', '4', 'v')?
-    };
-    let writer = videoio::VideoWriter::new(path, fourcc, fps, size, true)?;
-    if !writer.is_opened()? {
-        return Err(SourceError::Io(path.to_path_buf(), std::io::Error::other("cannot write a video file here")));
-    }
-    Ok(writer)
-}
-
 /// Writes `frames` demo frames to a video file: a clip for tests and benchmarks.
-/// Written under a temporary name and moved into place when complete; `false` (and no file)
-/// when `should_stop` says so first.
-pub fn write_demo_clip(path: &Path, frames: u64, should_stop: impl Fn() -> bool) -> Result<bool, SourceError> {
+/// Complete or absent (see `video_file`); `false` (and no file) when `should_stop` says so first.
+pub fn write_demo_clip(path: &Path, frames: u64, should_stop: impl Fn() -> bool) -> anyhow::Result<bool> {
     let demo = DemoSource::new(true)?;
-    let file = crate::output_file::PendingFile::beside(path)?;
-    let mut writer = video_writer(file.path(), DEMO_FPS, DEMO_SIZE)
-        .map_err(|_| SourceError::Io(path.to_path_buf(), std::io::Error::other("cannot write a video file here")))?;
+    let mut video = crate::video_file::VideoFile::create(path, DEMO_FPS, DEMO_SIZE)?;
     for index in 0..frames {
         if should_stop() {
             return Ok(false);
         }
-        writer.write(&demo.render(index)?.1)?;
+        video.write(&demo.render(index)?.1)?;
     }
-    writer.release()?;
-    file.commit()?;
+    video.finish()?;
     Ok(true)
 }
 
@@ -502,6 +557,7 @@ mod tests {
         assert_eq!("2".parse::<SourceSpec>().unwrap(), SourceSpec::Camera(2));
         assert_eq!("face.JPG".parse::<SourceSpec>().unwrap(), SourceSpec::Image("face.JPG".into()));
         assert_eq!("clip.mp4".parse::<SourceSpec>().unwrap(), SourceSpec::Video("clip.mp4".into()));
+        assert_eq!("/dev/video1".parse::<SourceSpec>().unwrap(), SourceSpec::Camera(1));
     }
 
     #[test]

@@ -62,11 +62,22 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
         "emocam",
         native_options,
         Box::new(move |cc| {
+            // SIGINT/SIGTERM/SIGHUP close the window like its close button: the recording is
+            // completed and the camera released on the way out (`on_exit`).
+            let ctx = cc.egui_ctx.clone();
+            crate::interrupt::install_with_callback(move || {
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                ctx.request_repaint();
+            })?;
             let saved = cc.storage.and_then(|storage| eframe::get_value::<Settings>(storage, settings::STORAGE_KEY));
             Ok(Box::new(WindowApp(EmocamApp::new(options, cc.egui_ctx.clone(), saved))))
         }),
     )
-    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;
+    match crate::interrupt::requested() {
+        Some(signal) => Err(signal.into()),
+        None => Ok(()),
+    }
 }
 
 /// eframe's view of the app: drawing, saving settings, and stopping the pipeline on exit.
@@ -568,11 +579,12 @@ impl EmocamApp {
     pub fn performance_summary(&self) -> String {
         let ms = |v: Option<f64>| v.map(|v| format!("{v:.1} ms")).unwrap_or_else(|| "–".into());
         format!(
-            "{} frames shown; capture-to-display p95 {}; UI pass p95 {} (last {} frames)",
+            "{} frames shown; capture-to-display p95 {} over the whole run, {} over the last {} frames; UI pass p95 {}",
             self.frames_shown,
+            ms(self.latency.whole_run_p95_ms()),
             ms(self.latency.p95_ms()),
+            self.latency.sample_count(),
             ms(self.ui_time.p95_ms()),
-            self.ui_time.sample_count()
         )
     }
 }

@@ -104,7 +104,7 @@ fn read_models(dir: &Path, options: ClassifierOptions, stop: &AtomicBool) -> Opt
         if stop.load(Ordering::Relaxed) {
             return None;
         }
-        let info = Classifier::load(&path, options).map(|c| c.info().clone()).map_err(|e| short_reason(&e.to_string(), &path));
+        let info = Classifier::load(&path, options).map(|c| c.info().clone()).map_err(|e| short_reason(&crate::errors::one_line(&e), &path));
         entries.push(ModelEntry { path, info });
     }
     Some(Ok(entries))

@@ -24,7 +24,7 @@ impl Recording {
 
     fn new_file(dir: &Path, model_name: &str) -> Result<(RecordWriter, PathBuf), String> {
         let path = dir.join(super::screenshot::file_name(chrono::Local::now(), model_name, "csv"));
-        let writer = RecordWriter::create(&path, RecordFormat::Csv).map_err(|e| e.to_string())?;
+        let writer = RecordWriter::create(&path, RecordFormat::Csv).map_err(|e| crate::errors::one_line(&e))?;
         Ok((writer, path))
     }
 
@@ -32,13 +32,13 @@ impl Recording {
         match self.writer.write_frame(result) {
             Ok(()) => {}
             Err(RecordError::LabelsChanged { .. }) => {
-                self.writer.flush().map_err(|e| e.to_string())?;
+                self.writer.flush().map_err(|e| crate::errors::one_line(&e))?;
                 let (writer, path) = Self::new_file(&self.dir, &result.model.display_name)?;
                 self.writer = writer;
                 self.files.push(path);
-                self.writer.write_frame(result).map_err(|e| e.to_string())?;
+                self.writer.write_frame(result).map_err(|e| crate::errors::one_line(&e))?;
             }
-            Err(other) => return Err(other.to_string()),
+            Err(other) => return Err(crate::errors::one_line(&other)),
         }
         self.rows += result.faces.len() as u64;
         Ok(())
@@ -46,7 +46,7 @@ impl Recording {
 
     /// Flushes and returns the files written.
     pub fn finish(mut self) -> Result<Vec<PathBuf>, String> {
-        self.writer.flush().map_err(|e| e.to_string())?;
+        self.writer.flush().map_err(|e| crate::errors::one_line(&e))?;
         Ok(self.files)
     }
 

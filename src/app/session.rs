@@ -75,7 +75,7 @@ fn start(mut request: StartRequest) -> Result<Started, String> {
         Err(StartError::Source(error)) if wanted != SourceSpec::Demo => {
             let notice = match (&request.source, &wanted) {
                 (None, SourceSpec::Camera(_)) => "No camera found — playing the built-in demo".to_string(),
-                _ => format!("{error} — playing the built-in demo"),
+                _ => format!("{} — playing the built-in demo", crate::errors::one_line(&error)),
             };
             let pipeline = Pipeline::start(config(SourceSpec::Demo)).map_err(|e| describe(&e, &request.model))?;
             Ok(Started { pipeline, source: SourceSpec::Demo, fallback_notice: Some(notice) })
@@ -86,8 +86,8 @@ fn start(mut request: StartRequest) -> Result<Started, String> {
 
 fn describe(error: &StartError, model: &std::path::Path) -> String {
     match error {
-        StartError::Model(e) => format!("cannot use model {}: {e} — pick another model", model.display()),
-        other => other.to_string(),
+        StartError::Model(e) => format!("cannot use model {}: {} — pick another model", model.display(), crate::errors::one_line(e)),
+        other => crate::errors::one_line(other),
     }
 }
 

@@ -46,7 +46,7 @@ impl Settings {
     /// Settings for a run: detector options given on the command line (anything but the
     /// defaults) win over saved ones.
     pub fn merged(saved: Option<Settings>, command_line: &DetectorSettings) -> Settings {
-        let mut settings = saved.unwrap_or_default();
+        let mut settings = saved.map(Settings::within_ranges).unwrap_or_default();
         if *command_line != DetectorSettings::default() {
             settings.cascade = command_line.cascade.display().to_string();
             settings.scale_factor = command_line.scale_factor;
@@ -55,6 +55,22 @@ impl Settings {
             settings.full_scan_interval_frames = command_line.full_scan_interval_frames;
         }
         settings
+    }
+
+    /// Saved settings are a file anyone can edit: each number is brought into the range the
+    /// detector accepts (a number that is not one takes the default), so that the app starts.
+    fn within_ranges(self) -> Settings {
+        use crate::detect::{FULL_SCAN_INTERVAL_RANGE, MIN_FACE_FRACTION_RANGE, MIN_NEIGHBORS_RANGE, SCALE_FACTOR_RANGE};
+        let defaults = Settings::default();
+        let clamp_f64 = |v: f64, range: std::ops::RangeInclusive<f64>, default: f64| if v.is_nan() { default } else { v.clamp(*range.start(), *range.end()) };
+        let clamp_f32 = |v: f32, range: std::ops::RangeInclusive<f32>, default: f32| if v.is_nan() { default } else { v.clamp(*range.start(), *range.end()) };
+        Settings {
+            scale_factor: clamp_f64(self.scale_factor, SCALE_FACTOR_RANGE, defaults.scale_factor),
+            min_neighbors: self.min_neighbors.clamp(*MIN_NEIGHBORS_RANGE.start(), *MIN_NEIGHBORS_RANGE.end()),
+            min_face_fraction: clamp_f32(self.min_face_fraction, MIN_FACE_FRACTION_RANGE, defaults.min_face_fraction),
+            full_scan_interval_frames: self.full_scan_interval_frames.clamp(*FULL_SCAN_INTERVAL_RANGE.start(), *FULL_SCAN_INTERVAL_RANGE.end()),
+            ..self
+        }
     }
 
     pub fn detector(&self) -> DetectorSettings {
@@ -77,5 +93,19 @@ impl Settings {
             .file_stem()
             .map(|s| s.to_string_lossy().trim_start_matches("haarcascade_").to_string())
             .unwrap_or_else(|| self.cascade.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_numbers_out_of_range_are_brought_back_in() {
+        let hostile = Settings { scale_factor: 1e9, min_neighbors: -5, min_face_fraction: f32::NAN, full_scan_interval_frames: 0, ..Settings::default() };
+        let settings = Settings::merged(Some(hostile), &DetectorSettings::default());
+        assert!(crate::detect::FaceFinder::new(settings.detector()).is_ok(), "{settings:?}");
+        assert_eq!((settings.scale_factor, settings.min_neighbors, settings.full_scan_interval_frames), (2.0, 0, 1));
+        assert_eq!(settings.min_face_fraction, Settings::default().min_face_fraction);
     }
 }

@@ -173,18 +173,47 @@ impl RateMeter {
     }
 }
 
-/// Capture-to-display latencies of recent frames.
+/// Capture-to-display latencies of recent frames, and of the whole run in 1 ms bins (the exit
+/// summary: a figure for a run, not for its last few seconds).
 #[derive(Default)]
 pub struct LatencyMeter {
     samples: VecDeque<f64>,
+    /// `whole_run_bins[i]`: frames of i..i+1 ms; the last bin holds everything slower.
+    whole_run_bins: Vec<u64>,
 }
+
+/// Bins of the whole-run histogram: 1 ms each, up to a second.
+const WHOLE_RUN_BINS: usize = 1001;
 
 impl LatencyMeter {
     pub fn add(&mut self, latency: Duration) {
         if self.samples.len() == LATENCY_SAMPLES {
             self.samples.pop_front();
         }
-        self.samples.push_back(latency.as_secs_f64() * 1e3);
+        let ms = latency.as_secs_f64() * 1e3;
+        self.samples.push_back(ms);
+        if self.whole_run_bins.is_empty() {
+            self.whole_run_bins = vec![0; WHOLE_RUN_BINS];
+        }
+        self.whole_run_bins[(ms as usize).min(WHOLE_RUN_BINS - 1)] += 1;
+    }
+
+    /// 95th percentile over every frame so far, to the 1 ms bin (its upper edge), once there are
+    /// samples.
+    pub fn whole_run_p95_ms(&self) -> Option<f64> {
+        let total: u64 = self.whole_run_bins.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = (total as f64 * 0.95).ceil() as u64;
+        let mut seen = 0;
+        for (ms, count) in self.whole_run_bins.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                return Some(ms as f64 + 1.0);
+            }
+        }
+        Some(WHOLE_RUN_BINS as f64)
     }
 
     pub fn sample_count(&self) -> usize {
@@ -224,5 +253,12 @@ mod tests {
             meter.add(Duration::from_millis(ms));
         }
         assert_eq!(meter.p95_ms(), Some(95.0));
+        // 100 frames of 1..100 ms: the 95th falls in the 95 ms bin, reported by its upper edge.
+        assert_eq!(meter.whole_run_p95_ms(), Some(96.0));
+        for _ in 0..10_000 {
+            meter.add(Duration::from_millis(2));
+        }
+        assert_eq!(meter.p95_ms(), Some(2.0), "the recent window forgets");
+        assert_eq!(meter.whole_run_p95_ms(), Some(3.0), "the whole run is mostly 2 ms frames now");
     }
 }

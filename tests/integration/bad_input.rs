@@ -207,3 +207,132 @@ fn options_out_of_range_are_refused_at_once() {
     let out = run(&["demo-clip", "/nonexistent-dir/never.avi", "--frames", "0"]);
     assert!(!out.status.success() && stderr(&out).contains("--frames"), "{}", stderr(&out));
 }
+
+/// Runs `emocam ARGS` through `sh` with `prefix` first (`ulimit`, a redirection, ...).
+fn run_in_shell(prefix: &str, args: &[&str]) -> std::process::Output {
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{}'", a.replace('\'', r"'\''"))).collect();
+    let script = format!("{prefix}; exec '{}' {}", env!("CARGO_BIN_EXE_emocam"), quoted.join(" "));
+    std::process::Command::new("sh").arg("-c").arg(script).current_dir(root()).output().expect("run sh")
+}
+
+#[cfg(unix)]
+#[test]
+fn sources_that_are_not_files_say_what_they_are() {
+    let dir = tempdir();
+    let fifo = dir.path().join("pipe.avi");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    let (loop_a, loop_b) = (dir.path().join("loop_a.mp4"), dir.path().join("loop_b.mp4"));
+    std::os::unix::fs::symlink(&loop_b, &loop_a).expect("link");
+    std::os::unix::fs::symlink(&loop_a, &loop_b).expect("link");
+    let dangling = dir.path().join("gone.png");
+    std::os::unix::fs::symlink(dir.path().join("deleted.png"), &dangling).expect("link");
+    for (source, reason) in [
+        (fifo.to_str().unwrap(), "named pipe"),
+        ("/dev/null", "a device"),
+        (loop_a.to_str().unwrap(), "symbolic links"),
+        (dangling.to_str().unwrap(), "link to nothing"),
+        ("rtsp://192.0.2.1/stream", "network streams are not supported"),
+        ("http://192.0.2.1/clip.mp4", "network streams are not supported"),
+    ] {
+        // Each ends at once (a FIFO with no writer would block a reader forever).
+        let out = run(&["analyze", source, "--model", &tiny()]);
+        assert_clean_failure(&out, reason);
+    }
+}
+
+#[test]
+fn an_os_error_is_printed_once() {
+    let dir = tempdir();
+    let blocker = write_file(dir.path(), "file", b"x");
+    let out = run(&["analyze", asset("astronaut.png").to_str().unwrap(), "--model", &tiny(), "--csv", blocker.join("x.csv").to_str().unwrap()]);
+    assert_clean_failure(&out, "cannot write");
+    assert_eq!(stderr(&out).to_lowercase().matches("not a directory").count(), 1, "{}", stderr(&out));
+    #[cfg(unix)]
+    {
+        let link = dir.path().join("self.avi");
+        std::os::unix::fs::symlink(&link, &link).expect("link");
+        let out = run(&["analyze", link.to_str().unwrap(), "--model", &tiny()]);
+        assert_clean_failure(&out, "symbolic links");
+        assert_eq!(stderr(&out).matches("(os error").count(), 1, "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn models_with_repeated_labels_are_refused_and_control_characters_are_not_printed() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let dir = tempdir();
+    let repeated = dir.path().join("repeated.onnx");
+    std::fs::copy(fixture("tiny.onnx"), &repeated).expect("copy");
+    write_file(dir.path(), "repeated.json", br#"{"labels": ["angry", "happy", "sad", "Happy", "surprise", "neutral"]}"#);
+    let out = run(&["analyze", asset("astronaut.png").to_str().unwrap(), "--model", repeated.to_str().unwrap()]);
+    assert_clean_failure(&out, "appears twice");
+
+    let models = tempdir();
+    std::fs::copy(fixture("tiny.onnx"), models.path().join("evil.onnx")).expect("copy");
+    write_file(models.path(), "evil.json", br#"{"display_name": "Evil\u001b[2J\u0007\nName", "labels": "angry,fear,happy,sad,surprise,neu\u001btral"}"#);
+    let out = run(&["models", "--models-dir", models.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "raw control characters printed: {text:?}");
+    assert!(text.contains("Evil\u{FFFD}[2J\u{FFFD}\u{FFFD}Name"), "{text:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn records_to_a_closed_standard_output_are_an_error() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let out = run_in_shell("exec >&-", &["analyze", asset("astronaut.png").to_str().unwrap(), "--model", &tiny()]);
+    assert_clean_failure(&out, "standard output");
+}
+
+#[test]
+fn a_video_cut_short_is_reported() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let dir = tempdir();
+    let clip = dir.path().join("clip.avi");
+    assert!(run(&["demo-clip", clip.to_str().unwrap(), "--frames", "60"]).status.success());
+    let bytes = std::fs::read(&clip).expect("clip");
+    let cut = dir.path().join("cut.avi");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    let out = run(&["analyze", cut.to_str().unwrap(), "--model", &tiny(), "--json", dir.path().join("cut.json").to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(err.contains("warning") && err.contains("of the 60 frames") && err.contains("cut short"), "{err}");
+    // The whole file, by contrast, says nothing of the kind.
+    let out = run(&["analyze", clip.to_str().unwrap(), "--model", &tiny(), "--json", dir.path().join("whole.json").to_str().unwrap()]);
+    assert!(out.status.success() && !stderr(&out).contains("cut short"), "{}", stderr(&out));
+}
+
+/// A full disk, as a file-size limit: writes past it fail (EFBIG) as they would with ENOSPC.
+#[cfg(unix)]
+#[test]
+fn a_full_disk_is_an_error_and_leaves_no_short_file() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let dir = tempdir();
+    let clip = dir.path().join("clip.avi");
+    assert!(run(&["demo-clip", clip.to_str().unwrap(), "--frames", "40"]).status.success());
+    // 64 blocks (32 or 64 KiB, by shell): a frame or two of video, a few hundred records.
+    let limit = "trap '' XFSZ; ulimit -f 64";
+    let full = dir.path().join("full");
+    std::fs::create_dir(&full).expect("dir");
+    let video = full.join("annotated.avi");
+    let records = full.join("faces.json");
+    for (args, what) in [
+        (vec!["demo-clip", video.to_str().unwrap(), "--frames", "40"], "demo-clip"),
+        (vec!["analyze", clip.to_str().unwrap(), "--model", &tiny(), "--annotate", video.to_str().unwrap()], "--annotate"),
+        (vec!["analyze", "demo", "--model", &tiny(), "--json", records.to_str().unwrap()], "--json"),
+    ] {
+        let out = run_in_shell(limit, &args);
+        assert!(!out.status.success(), "{what}: exit 0 on a full disk; {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+        let left: Vec<_> = std::fs::read_dir(&full).expect("list").collect();
+        assert!(left.is_empty(), "{what}: left {left:?}");
+    }
+}

@@ -38,12 +38,13 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// True when ONNX Runtime loads; otherwise prints why the calling test is skipped.
+/// True when ONNX Runtime loads; otherwise says why the calling test is skipped (a failure
+/// under `CI=true`, see [`missing_data`]).
 pub fn onnx_runtime_available() -> bool {
     match emocam::runtime::environment() {
         Ok(_) => true,
         Err(e) => {
-            eprintln!("SKIPPED: {e}");
+            missing_data(&e.to_string());
             false
         }
     }
@@ -55,7 +56,7 @@ pub fn fer2013_dir() -> Option<PathBuf> {
     if dir.join("test").is_dir() {
         Some(dir)
     } else {
-        eprintln!("SKIPPED: FER-2013 not found at {} (set FER2013_DIR)", dir.display());
+        missing_data(&format!("FER-2013 not found at {} (set FER2013_DIR)", dir.display()));
         None
     }
 }

@@ -1,0 +1,123 @@
+//! Full-frame scans on their own thread, for live use.
+//!
+//! A full scan of a 1280x720 frame takes a few hundred milliseconds; done on the capture thread,
+//! every frame that waits behind it is shown that much later. Live, the capture thread hands the
+//! frame over and goes on following the faces it knows; the scan's boxes join the tracker when
+//! they come, a few frames later (`FaceFinder::find`). Offline runs (`analyze`, `bench`,
+//! `eval-detect`) scan in line: same frames in, same faces out.
+
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
+use opencv::core::{Mat, Rect};
+use opencv::prelude::*;
+
+use crate::detect::{full_scan, load_cascade, DetectError, DetectorSettings};
+
+struct ScanRequest {
+    grey: Mat,
+    min_face_px: f32,
+    generation: u64,
+}
+
+struct ScanResult {
+    detections: opencv::Result<Vec<Rect>>,
+    generation: u64,
+}
+
+/// One scan at a time in flight; its result is taken by [`BackgroundScanner::take_result`].
+pub struct BackgroundScanner {
+    requests: Option<Sender<ScanRequest>>,
+    results: Receiver<ScanResult>,
+    in_flight: bool,
+    /// Bumped by [`BackgroundScanner::forget`]: results of older requests are dropped.
+    generation: u64,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl BackgroundScanner {
+    /// A thread with its own copy of the cascade (a cascade is not shared between threads).
+    pub fn start(settings: &DetectorSettings) -> Result<Self, DetectError> {
+        let mut cascade = load_cascade(&settings.cascade)?;
+        let settings = settings.clone();
+        let (requests, request_rx) = crossbeam_channel::bounded::<ScanRequest>(1);
+        let (result_tx, results) = crossbeam_channel::bounded::<ScanResult>(1);
+        let thread = std::thread::Builder::new()
+            .name("emocam-full-scan".into())
+            // Ends when the scanner is dropped (the request channel closes).
+            .spawn(move || {
+                lower_this_threads_priority();
+                for request in request_rx {
+                    let detections = full_scan(&mut cascade, &request.grey, &settings, request.min_face_px);
+                    if result_tx.send(ScanResult { detections, generation: request.generation }).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(DetectError::Thread)?;
+        Ok(Self { requests: Some(requests), results, in_flight: false, generation: 0, thread: Some(thread) })
+    }
+
+    /// Starts a scan of `grey` (copied) unless one is in flight; true if it started.
+    pub fn submit(&mut self, grey: &Mat, min_face_px: f32) -> Result<bool, DetectError> {
+        if self.in_flight {
+            return Ok(false);
+        }
+        let Some(requests) = &self.requests else { return Ok(false) };
+        match requests.try_send(ScanRequest { grey: grey.try_clone()?, min_face_px, generation: self.generation }) {
+            Ok(()) => {
+                self.in_flight = true;
+                Ok(true)
+            }
+            Err(TrySendError::Full(_)) => Ok(false),
+            Err(TrySendError::Disconnected(_)) => Err(DetectError::ScanThreadGone),
+        }
+    }
+
+    /// The boxes of the last scan, once it is done (`None` while it runs or when none was asked).
+    pub fn take_result(&mut self) -> Result<Option<Vec<Rect>>, DetectError> {
+        loop {
+            match self.results.try_recv() {
+                Ok(result) => {
+                    self.in_flight = false;
+                    if result.generation == self.generation {
+                        return Ok(Some(result.detections?));
+                    }
+                }
+                Err(TryRecvError::Empty) => return Ok(None),
+                Err(TryRecvError::Disconnected) if self.in_flight => return Err(DetectError::ScanThreadGone),
+                Err(TryRecvError::Disconnected) => return Ok(None),
+            }
+        }
+    }
+
+    /// Drops the result of the scan in flight, if any (the faces it would add are gone).
+    pub fn forget(&mut self) {
+        self.generation += 1;
+    }
+}
+
+/// A scan can wait a few frames; the frame being shown can't. On a machine with few cores the
+/// scan would otherwise take turns with capture, inference and drawing, and every frame would be
+/// late by its share.
+fn lower_this_threads_priority() {
+    // On Linux `nice` applies to the calling thread only.
+    #[cfg(target_os = "linux")]
+    // SAFETY: `nice` changes a number the kernel keeps for this thread; nothing is shared.
+    unsafe {
+        libc::nice(SCAN_THREAD_NICENESS);
+    }
+}
+
+/// Niceness added to the scan thread (0 is normal, 19 the least).
+#[cfg(target_os = "linux")]
+const SCAN_THREAD_NICENESS: libc::c_int = 10;
+
+impl Drop for BackgroundScanner {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread after its scan; not joined, so that stopping the
+        // camera never waits for a scan.
+        self.requests = None;
+        drop(self.thread.take());
+    }
+}

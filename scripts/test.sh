@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets everything up (scripts/setup.sh --training) and runs the whole test suite:
 # the Rust unit, integration and UI tests, then training/'s tests (which also check the built
-# app against PyTorch). Tests that need FER-2013 read $FER2013_DIR (default ../shared/fer2013)
-# and are skipped with a notice when it is absent.
+# app against PyTorch), after `cargo fmt --check` and `cargo clippy -D warnings`. Tests that need
+# FER-2013 read $FER2013_DIR (default ../shared/fer2013) and are skipped with a notice when it is
+# absent (with CI=true, as in .ci/run, they fail instead; so do tests that need ONNX Runtime).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -16,5 +17,11 @@ else
 fi
 # Release profile only: the OpenCV bindings are built once, and the tests run at real speed.
 cargo build --release --locked
+# Lints after the build (they share its build-script outputs): any warning fails.
+if cargo clippy --version >/dev/null 2>&1; then
+  cargo clippy --release --locked --all-targets -- -D warnings
+else
+  echo "test.sh: clippy not installed (rustup component add clippy): lints NOT checked" >&2
+fi
 cargo test --release --locked
 (cd training && python3 -m pytest -q)

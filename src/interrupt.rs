@@ -46,7 +46,7 @@ pub fn install() -> std::io::Result<()> {
 /// The signal received since [`install`], if any.
 pub fn requested() -> Option<Interrupted> {
     let signal = REQUESTED.get()?.load(Ordering::Relaxed);
-    (signal != 0).then(|| Interrupted { signal: signal as i32 })
+    (signal != 0).then_some(Interrupted { signal: signal as i32 })
 }
 
 /// For the app, whose loop is the window's: routes the signals to [`requested`] as [`install`]

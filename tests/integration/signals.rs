@@ -9,7 +9,7 @@ use crate::util::*;
 
 /// Whether `dir` holds one of emocam's temporary output files with something written in it.
 fn records_being_written(dir: &Path) -> bool {
-    std::fs::read_dir(dir).map_or(false, |entries| {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
         entries.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().starts_with(".emocam-") && e.metadata().is_ok_and(|m| m.len() > 0))
     })
 }
@@ -49,7 +49,7 @@ fn stop_analyze_with(signal: &str, exit_code: i32) {
     let json_lines: Vec<serde_json::Value> =
         std::fs::read_to_string(&json).expect("json in place").lines().map(|l| serde_json::from_str(l).expect("a whole JSON record")).collect();
     let mut csv_reader = csv::Reader::from_path(&csv).expect("csv in place");
-    let csv_rows = csv_reader.records().map(|r| r.expect("a whole CSV row")).count();
+    let csv_rows = csv_reader.records().collect::<Result<Vec<_>, _>>().expect("whole CSV rows").len();
     assert!(!json_lines.is_empty());
     assert_eq!(json_lines.len(), csv_rows, "both outputs stop at the same frame");
     assert!(!records_being_written(dir.path()), "no temporary file left");

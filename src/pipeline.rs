@@ -99,8 +99,14 @@ pub struct FrameResult {
 /// Things that happen besides results.
 #[derive(Clone, Debug)]
 pub enum PipelineEvent {
+    /// The model last asked for by [`Pipeline::switch_model`] runs now.
     ModelLoaded(Arc<ModelInfo>),
-    /// A model switch failed; the previous model keeps running.
+    /// The model last asked for could not be loaded; the previous model keeps running.
+    ModelSwitchFailed {
+        path: PathBuf,
+        error: String,
+    },
+    /// The running model failed on a frame (that frame has no faces).
     ModelFailed(String),
     /// The source failed (a camera was unplugged, say); cameras are re-tried.
     SourceProblem(String),
@@ -331,7 +337,8 @@ impl Pipeline {
     }
 
     /// Loads `path` in the background and switches to it; the result arrives as
-    /// [`PipelineEvent::ModelLoaded`] or [`PipelineEvent::ModelFailed`].
+    /// [`PipelineEvent::ModelLoaded`] or [`PipelineEvent::ModelSwitchFailed`]. Of several
+    /// requests in a row the last one wins: the ones it overtook are never loaded or reported.
     pub fn switch_model(&self, path: PathBuf) {
         let _ = self.inference_commands.try_send(InferenceCommand::SwitchModel(path));
     }
@@ -531,12 +538,32 @@ struct InferenceLoop {
     stop: Arc<AtomicBool>,
 }
 
+/// A model load on the loader thread: which request it answers, and how it went.
+struct LoadedModel {
+    request: u64,
+    path: PathBuf,
+    classifier: Result<Classifier, String>,
+}
+
+/// Model switches in order: one load at a time, and only the latest request is loaded next
+/// and reported, so rapid requests end on the last one asked for.
+#[derive(Default)]
+struct SwitchQueue {
+    /// Number of the latest request.
+    latest: u64,
+    /// The request being loaded now.
+    loading: Option<u64>,
+    /// The latest request, when it waits for the load in progress.
+    waiting: Option<(u64, PathBuf)>,
+}
+
 impl InferenceLoop {
     fn run(mut self) {
-        let (loaded_tx, loaded_rx) = crossbeam_channel::bounded::<Result<Classifier, String>>(4);
+        let (loaded_tx, loaded_rx) = crossbeam_channel::bounded::<LoadedModel>(1);
         // Loader threads are joined before this thread ends: one still inside ONNX Runtime at
         // process exit can crash it.
         let mut loaders: Vec<JoinHandle<()>> = Vec::new();
+        let mut switches = SwitchQueue::default();
         while !self.stop.load(Ordering::Relaxed) {
             select! {
                 recv(self.frames) -> message => match message {
@@ -550,25 +577,29 @@ impl InferenceLoop {
                 },
                 recv(self.commands) -> command => match command {
                     Ok(InferenceCommand::SwitchModel(path)) => {
-                        loaders.retain(|handle| !handle.is_finished());
-                        loaders.extend(self.load_in_background(path, loaded_tx.clone()));
+                        switches.latest += 1;
+                        if switches.loading.is_some() {
+                            switches.waiting = Some((switches.latest, path));
+                        } else {
+                            loaders.retain(|handle| !handle.is_finished());
+                            switches.loading = Some(switches.latest);
+                            loaders.extend(self.load_in_background(switches.latest, path, loaded_tx.clone()));
+                        }
                     }
                     Ok(InferenceCommand::SetSmoothing(alpha)) => self.smoother = alpha.map(Smoother::new),
                     Err(_) => break,
                 },
-                recv(loaded_rx) -> loaded => match loaded {
-                    Ok(Ok(classifier)) => {
-                        let info = classifier.info().clone();
-                        self.classifier = classifier;
-                        if let Some(smoother) = &mut self.smoother {
-                            smoother.reset();
-                        }
-                        self.events.report(PipelineEvent::ModelLoaded(info));
+                recv(loaded_rx) -> loaded => if let Ok(loaded) = loaded {
+                    switches.loading = None;
+                    // A later request overtook this one: it is dropped unseen.
+                    if loaded.request == switches.latest {
+                        self.use_loaded_model(loaded);
                     }
-                    Ok(Err(error)) => {
-                        self.events.report(PipelineEvent::ModelFailed(error));
+                    if let Some((request, path)) = switches.waiting.take() {
+                        loaders.retain(|handle| !handle.is_finished());
+                        switches.loading = Some(request);
+                        loaders.extend(self.load_in_background(request, path, loaded_tx.clone()));
                     }
-                    Err(_) => {}
                 },
                 default(POLL_INTERVAL) => {}
             }
@@ -579,17 +610,36 @@ impl InferenceLoop {
         }
     }
 
-    /// Loading takes tens of ms; doing it on the side keeps results flowing meanwhile.
-    fn load_in_background(&self, path: PathBuf, done: Sender<Result<Classifier, String>>) -> Option<JoinHandle<()>> {
+    fn use_loaded_model(&mut self, loaded: LoadedModel) {
+        match loaded.classifier {
+            Ok(classifier) => {
+                let info = classifier.info().clone();
+                self.classifier = classifier;
+                if let Some(smoother) = &mut self.smoother {
+                    smoother.reset();
+                }
+                self.events.report(PipelineEvent::ModelLoaded(info));
+            }
+            Err(error) => self.events.report(PipelineEvent::ModelSwitchFailed { path: loaded.path, error }),
+        }
+    }
+
+    /// Loading takes tens of ms; doing it on the side keeps results flowing meanwhile. A load
+    /// that cannot start is answered at once, as a failed load.
+    fn load_in_background(&self, request: u64, path: PathBuf, done: Sender<LoadedModel>) -> Option<JoinHandle<()>> {
         let options = self.classifier_options;
-        let spawned = std::thread::Builder::new().name("emocam-model-loader".into()).spawn(move || {
-            // `try_send`: if the pipeline is gone nobody waits for this model.
-            let _ = done.try_send(Classifier::load(&path, options).map_err(|e| crate::errors::one_line(&e)));
+        let spawned = std::thread::Builder::new().name("emocam-model-loader".into()).spawn({
+            let (path, done) = (path.clone(), done.clone());
+            move || {
+                let classifier = Classifier::load(&path, options).map_err(|e| crate::errors::one_line(&e));
+                // Blocks only until the inference thread takes it, or not at all once it is gone.
+                let _ = done.send(LoadedModel { request, path, classifier });
+            }
         });
         match spawned {
             Ok(handle) => Some(handle),
             Err(error) => {
-                self.events.report(PipelineEvent::ModelFailed(format!("could not start the model loader: {error}")));
+                let _ = done.try_send(LoadedModel { request, path, classifier: Err(format!("could not start the model loader: {error}")) });
                 None
             }
         }

@@ -285,6 +285,7 @@ impl EmocamApp {
             detector: self.settings.detector(),
             smoothing_alpha: self.settings.smoothing_alpha(),
             previous: self.pipeline.take(),
+            overtaken_start: self.starting.take(),
         };
         self.pending_model = None;
         self.timeline.clear();
@@ -463,15 +464,18 @@ impl EmocamApp {
                     self.model = Some(info);
                     self.pending_model = None;
                 }
-                PipelineEvent::ModelFailed(reason) => {
+                PipelineEvent::ModelSwitchFailed { path, error } => {
                     let still = self.current_model_name().unwrap_or("the previous model").to_string();
-                    match self.pending_model.take() {
-                        Some(path) => {
-                            self.notices.error(format!("Cannot switch to {}: {reason} — still using {still}", path.display()));
-                            self.catalog.upsert(ModelEntry { path, info: Err(reason) });
-                        }
-                        None => self.notices.error(format!("{still}: {reason}")),
+                    self.notices.error(format!("Cannot switch to {}: {error} — still using {still}", path.display()));
+                    if self.pending_model.as_deref().is_some_and(|pending| models::same_file(pending, &path)) {
+                        self.pending_model = None;
                     }
+                    self.catalog.upsert(ModelEntry { path, info: Err(error) });
+                }
+                // The running model's failure on a frame: a switch in progress is not its cause.
+                PipelineEvent::ModelFailed(reason) => {
+                    let running = self.current_model_name().unwrap_or("the model").to_string();
+                    self.notices.error(format!("{running}: {reason}"));
                 }
                 PipelineEvent::SourceProblem(problem) => {
                     let retrying = matches!(self.source, Some(SourceSpec::Camera(_)));

@@ -28,6 +28,9 @@ pub struct StartRequest {
     pub smoothing_alpha: Option<f32>,
     /// The pipeline being replaced: stopped first, so a camera it holds is free again.
     pub previous: Option<Pipeline>,
+    /// A start still in flight when this one was asked for: awaited and its pipeline stopped
+    /// first, so that two starts never race for one camera.
+    pub overtaken_start: Option<Receiver<Result<Started, String>>>,
 }
 
 /// A running pipeline and how it came about.
@@ -58,6 +61,9 @@ pub fn start_in_background(workers: &mut Workers, request: StartRequest, repaint
 fn start(mut request: StartRequest) -> Result<Started, String> {
     if let Some(previous) = request.previous.take() {
         previous.stop();
+    }
+    if let Some(Ok(Ok(overtaken))) = request.overtaken_start.take().map(|rx| rx.recv()) {
+        overtaken.pipeline.stop();
     }
     let wanted = request.source.clone().unwrap_or(SourceSpec::Camera(DEFAULT_CAMERA));
     let config = |source: SourceSpec| PipelineConfig {

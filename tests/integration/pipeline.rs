@@ -98,3 +98,96 @@ fn unplugged_camera_is_reported_retried_and_recovered() {
     // Joins the capture and inference threads; a hang here fails the test run.
     pipeline.stop();
 }
+
+fn demo_config() -> PipelineConfig {
+    PipelineConfig {
+        source: SourceSpec::Demo,
+        detector: DetectorSettings::default(),
+        framing: Framing::default(),
+        model: fixture("tiny.onnx"),
+        classifier: ClassifierOptions::default(),
+        smoothing_alpha: None,
+        mode: Mode::Live,
+        keep_frames: false,
+    }
+}
+
+/// Model events until `done` says the last expected one came.
+fn model_events_until(pipeline: &Pipeline, done: impl Fn(&PipelineEvent) -> bool) -> Vec<PipelineEvent> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match pipeline.events().recv_timeout(left) {
+            Ok(event @ (PipelineEvent::ModelLoaded(_) | PipelineEvent::ModelSwitchFailed { .. } | PipelineEvent::ModelFailed(_))) => {
+                let finished = done(&event);
+                seen.push(event);
+                if finished {
+                    return seen;
+                }
+            }
+            Ok(_) => continue,
+            Err(e) => panic!("model events so far {seen:?}; then: {e}"),
+        }
+    }
+    panic!("model events so far {seen:?}; no more within {PATIENCE:?}");
+}
+
+#[test]
+fn rapid_model_switches_end_on_the_last_one_asked_for() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let pipeline = Pipeline::start(demo_config()).unwrap_or_else(|e| panic!("pipeline did not start: {e}"));
+    let (a, b) = (fixture("tiny.onnx"), fixture("tiny_nhwc.onnx"));
+    // Ten requests in a row, alternating, a corrupt model among them; the last is `b`.
+    for i in 0..10 {
+        let path = match i {
+            4 => fixture("not_image.onnx"),
+            _ if i % 2 == 0 => a.clone(),
+            _ => b.clone(),
+        };
+        pipeline.switch_model(path);
+    }
+    let events = model_events_until(&pipeline, |e| matches!(e, PipelineEvent::ModelLoaded(info) if info.path == b));
+    // Nothing after the last load is pending: no other model comes in later.
+    std::thread::sleep(Duration::from_millis(500));
+    let late: Vec<PipelineEvent> =
+        pipeline.events().try_iter().filter(|e| matches!(e, PipelineEvent::ModelLoaded(_) | PipelineEvent::ModelSwitchFailed { .. })).collect();
+    assert!(late.is_empty(), "after the last request: {late:?}");
+    // Overtaken requests are never reported, not even the corrupt one.
+    assert!(events.iter().all(|e| !matches!(e, PipelineEvent::ModelSwitchFailed { .. } | PipelineEvent::ModelFailed(_))), "{events:?}");
+    // Results now come from the last model.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let left = deadline.checked_duration_since(std::time::Instant::now()).unwrap_or_default();
+        match pipeline.results().recv_timeout(left) {
+            Ok(result) if result.model.path == b => break,
+            Ok(_) => continue,
+            Err(e) => panic!("no result from the last model: {e}"),
+        }
+    }
+    pipeline.stop();
+}
+
+#[test]
+fn a_failed_switch_is_that_models_failure_only() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let pipeline = Pipeline::start(demo_config()).unwrap_or_else(|e| panic!("pipeline did not start: {e}"));
+    let corrupt = fixture("not_image.onnx");
+    pipeline.switch_model(corrupt.clone());
+    let events = model_events_until(&pipeline, |e| matches!(e, PipelineEvent::ModelSwitchFailed { .. }));
+    match events.last() {
+        Some(PipelineEvent::ModelSwitchFailed { path, error }) => {
+            assert_eq!(path, &corrupt);
+            assert!(error.contains("not_image.onnx"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(events.iter().all(|e| !matches!(e, PipelineEvent::ModelFailed(_))), "the running model did not fail: {events:?}");
+    // The previous model keeps running.
+    let result = pipeline.results().recv_timeout(PATIENCE).unwrap_or_else(|e| panic!("no result: {e}"));
+    assert_eq!(result.model.path, fixture("tiny.onnx"));
+    pipeline.stop();
+}

@@ -18,20 +18,32 @@ pub struct FaceAnnotation<'a> {
     pub probabilities: &'a [f32],
 }
 
-/// Distinct colours (BGR) for label indices; the app uses the same table.
-pub const PALETTE_BGR: [[u8; 3]; 8] = [
-    [60, 60, 230],   // red
-    [200, 120, 40],  // blue
-    [40, 200, 250],  // yellow
-    [200, 80, 160],  // purple
-    [60, 180, 250],  // orange
-    [170, 170, 170], // grey
-    [80, 190, 80],   // green
-    [200, 200, 60],  // teal
+/// The colour (RGB) of each emotion, by name, so that "happy" looks the same in a 6- and a
+/// 7-class model: the Okabe–Ito colours, told apart by people with the common colour-vision
+/// deficiencies too (and neutral grey). The app uses the same table.
+const EMOTION_COLORS_RGB: [(&str, [u8; 3]); 7] = [
+    ("angry", [213, 94, 0]),      // vermillion
+    ("disgust", [0, 158, 115]),   // bluish green
+    ("fear", [204, 121, 167]),    // reddish purple
+    ("happy", [240, 228, 66]),    // yellow
+    ("sad", [0, 114, 178]),       // blue
+    ("surprise", [230, 159, 0]),  // orange
+    ("neutral", [200, 200, 200]), // light grey
 ];
 
-pub fn label_color_bgr(label_index: usize) -> [u8; 3] {
-    PALETTE_BGR[label_index % PALETTE_BGR.len()]
+/// Colours for labels that are not one of the seven emotions, by position.
+const OTHER_COLORS_RGB: [[u8; 3]; 3] = [[86, 180, 233], [255, 255, 255], [120, 90, 60]];
+
+/// The colour (BGR, OpenCV's order) of label `index` of `labels`.
+pub fn label_color_bgr(labels: &[String], index: usize) -> [u8; 3] {
+    let [r, g, b] = label_color_rgb(labels, index);
+    [b, g, r]
+}
+
+/// The colour (RGB) of label `index` of `labels`.
+pub fn label_color_rgb(labels: &[String], index: usize) -> [u8; 3] {
+    let name = labels.get(index).map(|l| l.trim().to_lowercase()).unwrap_or_default();
+    EMOTION_COLORS_RGB.iter().find(|(emotion, _)| *emotion == name).map(|(_, rgb)| *rgb).unwrap_or(OTHER_COLORS_RGB[index % OTHER_COLORS_RGB.len()])
 }
 
 fn scalar(bgr: [u8; 3]) -> Scalar {
@@ -66,7 +78,7 @@ pub fn annotate(frame: &mut Mat, faces: &[FaceAnnotation<'_>], labels: &[String]
     let layout = layout_faces(bounds, &places, LayoutSizes { panel: bars.panel_size(), gap: bars.pad as f32 });
 
     for ((face, best, title, text_height), placed) in shown.into_iter().zip(layout) {
-        let color = scalar(label_color_bgr(best));
+        let color = scalar(label_color_bgr(labels, best));
         imgproc::rectangle(frame, face.bbox, color, thickness, imgproc::LINE_AA, 0)?;
         let title_box = to_cv_rect(placed.title);
         imgproc::rectangle(frame, title_box, color, imgproc::FILLED, imgproc::LINE_8, 0)?;
@@ -128,7 +140,7 @@ fn draw_bars(frame: &mut Mat, panel_rect: Rect, probabilities: &[f32], labels: &
         let length = ((bar_w as f32) * p.clamp(0.0, 1.0)).round() as i32;
         if length > 0 {
             let bar = Rect::new(panel_rect.x + pad + label_w, y + 2, length, row_h - 4);
-            imgproc::rectangle(frame, bar, scalar(label_color_bgr(i)), imgproc::FILLED, imgproc::LINE_8, 0)?;
+            imgproc::rectangle(frame, bar, scalar(label_color_bgr(labels, i)), imgproc::FILLED, imgproc::LINE_8, 0)?;
         }
     }
     Ok(())
@@ -148,6 +160,22 @@ fn to_cv_rect(r: egui::Rect) -> Rect {
 mod tests {
     use super::*;
     use opencv::core::CV_8UC3;
+
+    #[test]
+    fn every_emotion_has_its_own_colour_in_any_label_set() {
+        let seven: Vec<String> = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"].map(String::from).to_vec();
+        let six: Vec<String> = seven.iter().filter(|l| *l != "disgust").cloned().collect();
+        for (i, a) in seven.iter().enumerate() {
+            for (j, b) in seven.iter().enumerate().skip(i + 1) {
+                let (x, y) = (label_color_rgb(&seven, i), label_color_rgb(&seven, j));
+                // Far apart in RGB (happy and surprise were 20 apart once).
+                let distance: f32 = x.iter().zip(y).map(|(p, q)| (f32::from(*p) - f32::from(q)).powi(2)).sum::<f32>().sqrt();
+                assert!(distance > 60.0, "{a} and {b}: {x:?} vs {y:?}");
+            }
+        }
+        // Happy is happy's colour whatever its position.
+        assert_eq!(label_color_rgb(&six, 2), label_color_rgb(&seven, 3));
+    }
 
     #[test]
     fn draws_box_and_bars_inside_the_frame() {

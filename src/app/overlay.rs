@@ -3,14 +3,14 @@
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
 
-use crate::annotate::label_color_bgr;
+use crate::annotate::label_color_rgb;
 use crate::layout::{layout_faces, FaceToPlace, LayoutSizes};
 use crate::pipeline::FaceResult;
 use crate::scores::top;
 
-/// The colour of label `index`, the same as in screenshots.
-pub fn label_color(index: usize) -> Color32 {
-    let [b, g, r] = label_color_bgr(index);
+/// The colour of label `index` of `labels`, the same as in screenshots.
+pub fn label_color(labels: &[String], index: usize) -> Color32 {
+    let [r, g, b] = label_color_rgb(labels, index);
     Color32::from_rgb(r, g, b)
 }
 
@@ -85,7 +85,7 @@ pub fn show_faces(ui: &mut egui::Ui, geometry: &FrameGeometry, faces: &[FaceResu
             clicked = Some(face.track_id);
         }
         let hovered = response.on_hover_cursor(egui::CursorIcon::PointingHand).hovered();
-        let color = label_color(best);
+        let color = label_color(labels, best);
         let width = if selected == Some(face.track_id) {
             4.0
         } else if hovered {
@@ -120,7 +120,7 @@ fn paint_bars(painter: &egui::Painter, panel: Rect, probabilities: &[f32], label
         let name = labels.get(i).map(String::as_str).unwrap_or("?");
         painter.text(Pos2::new(panel.left() + BAR_PAD, top_y + BAR_ROW / 2.0), Align2::LEFT_CENTER, name, FontId::proportional(10.5), Color32::from_gray(235));
         let bar = Rect::from_min_size(Pos2::new(panel.left() + BAR_PAD + BAR_LABEL_W, top_y + 2.0), Vec2::new(BAR_W * p.clamp(0.0, 1.0), BAR_ROW - 4.0));
-        painter.rect_filled(bar, 1.0, label_color(i));
+        painter.rect_filled(bar, 1.0, label_color(labels, i));
     }
 }
 

@@ -224,7 +224,7 @@ impl EmocamApp {
                 let name = result.model.labels.get(i).map(String::as_str).unwrap_or("?");
                 let text = RichText::new(name);
                 ui.label(if best == Some(i) { text.strong() } else { text });
-                ui.add(egui::ProgressBar::new(p.clamp(0.0, 1.0)).fill(overlay::label_color(i)).desired_width(140.0).corner_radius(2.0));
+                ui.add(egui::ProgressBar::new(p.clamp(0.0, 1.0)).fill(overlay::label_color(&result.model.labels, i)).desired_width(140.0).corner_radius(2.0));
                 ui.label(format!("{:>3.0}%", p * 100.0));
                 ui.end_row();
             }

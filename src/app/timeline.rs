@@ -59,7 +59,7 @@ impl Timeline {
                 let Some(points) = points else { return };
                 for (i, label) in self.labels.iter().enumerate() {
                     let series: Vec<[f64; 2]> = points.iter().filter_map(|(t, p)| p.get(i).map(|v| [t - now, f64::from(*v)])).collect();
-                    plot.line(egui_plot::Line::new(label.clone(), series).color(super::overlay::label_color(i)).width(1.5));
+                    plot.line(egui_plot::Line::new(label.clone(), series).color(super::overlay::label_color(&self.labels, i)).width(1.5));
                 }
             });
     }

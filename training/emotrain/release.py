@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 from . import evaluate, export
 
@@ -37,6 +38,42 @@ def main(argv=None) -> None:
     summary = evaluate.main(eval_args)
     export.main(["--checkpoint", *args.checkpoint, "--out", args.out + ".onnx", "--name", args.name,
                  "--accuracy", f"{summary['accuracy']:.6f}", *tta])
+    add_latency_to_card(Path(args.out + ".md"), Path(args.out + ".onnx"))
+
+
+def latency_per_face_ms(onnx_path: Path, runs: int = 300) -> tuple[float, float]:
+    """(p50, p95) ms to classify one face with ONNX Runtime on one CPU thread, as the app does
+    by default (`--threads 1`), after a warm-up."""
+    import time
+
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    face = np.random.default_rng(0).standard_normal((1, 1, 48, 48)).astype(np.float32)
+    for _ in range(20):
+        session.run(None, {name: face})
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, {name: face})
+        times.append((time.perf_counter() - start) * 1e3)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+
+
+def add_latency_to_card(card: Path, onnx_path: Path) -> None:
+    """Adds the measured cost per face to the card, after its compute row."""
+    p50, p95 = latency_per_face_ms(onnx_path)
+    lines = card.read_text().split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("| compute |")) + 1
+    lines.insert(at, f"| latency per face | {p50:.2f} ms p50, {p95:.2f} ms p95 (ONNX Runtime, one CPU thread of this 2-core "
+                     f"machine, batch 1, measured at release) |")
+    card.write_text("\n".join(lines))
+    print(f"latency per face: {p50:.2f} ms p50, {p95:.2f} ms p95")
 
 
 if __name__ == "__main__":

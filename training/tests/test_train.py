@@ -73,3 +73,16 @@ def test_validation_split_is_stratified_disjoint_and_independent_of_order():
     # Another seed holds out other images.
     _, other_val = data.validation_split(labels, images, seed=data.VALIDATION_SEED + 1)
     assert set(other_val) != set(val_idx)
+
+
+def test_release_adds_the_measured_latency_per_face_to_the_card(tmp_path: Path):
+    from emotrain import release
+
+    card = tmp_path / "model.md"
+    card.write_text("# M\n\n| | |\n|---|---|\n| compute | 1 M multiply-adds |\n| labels | a, b |\n")
+    fixture = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "tiny.onnx"
+    release.add_latency_to_card(card, fixture)
+    lines = card.read_text().split("\n")
+    row = lines[lines.index("| compute | 1 M multiply-adds |") + 1]
+    assert row.startswith("| latency per face | ") and "ms p50" in row, row
+    assert float(row.split("| latency per face | ")[1].split(" ms")[0]) > 0

@@ -107,6 +107,12 @@ fn missing_camera_falls_back_to_the_demo_with_a_notice() {
     harness.step();
     assert!(harness.query_by_label_contains(expected).is_some(), "the notice is not on screen");
     assert!(frames_keep_coming(&mut harness, 5), "the demo does not play");
+    // The banner goes when dismissed, and the demo plays on.
+    harness.get_by_label(emocam::app::DISMISS_BANNER).click();
+    harness.step();
+    harness.step();
+    assert!(harness.query_by_label(emocam::app::DISMISS_BANNER).is_none(), "the banner is still there");
+    assert!(frames_keep_coming(&mut harness, 5), "the demo stopped");
 }
 
 #[test]

@@ -33,6 +33,7 @@ use crate::source::SourceSpec;
 pub use models::{ModelCatalog, ModelEntry};
 pub use notices::{Notices, Severity};
 pub use overlay::face_label;
+pub use panels::DISMISS_BANNER;
 pub use screenshot::{screenshot_dir, SCREENSHOT_DIR_ENV};
 pub use settings::Settings;
 

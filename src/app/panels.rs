@@ -13,6 +13,13 @@ use crate::source::SourceSpec;
 pub const SCREENSHOT_BUTTON: &str = "Screenshot";
 pub const RECORD_TOGGLE: &str = "Record";
 pub const PAUSE_TOGGLE: &str = "Pause";
+pub const DISMISS_BANNER: &str = "Dismiss";
+
+/// The status bar turns the frame rate orange below this share of the source's rate.
+const DROPPED_FRAMES_WARNING: f64 = 0.9;
+
+/// Above this minimum face size, a view with one face or none gets a hint to lower it.
+const FEW_FACES_HINT_MIN_FACE: f32 = 0.08;
 
 impl EmocamApp {
     pub(super) fn top_bar(&mut self, ui: &mut egui::Ui) {
@@ -145,28 +152,37 @@ impl EmocamApp {
         egui::Panel::bottom("emocam-status").show(ui, |ui| {
             ui.horizontal_wrapped(|ui| {
                 let stats = self.feed.as_ref().map(|f| f.stats()).unwrap_or_default();
-                ui.label(format!("capture {:.1} fps", stats.capture_fps));
-                ui.separator();
-                ui.label(format!("processed {:.1} fps", stats.processed_fps));
-                ui.separator();
-                ui.label(format!("detect {:.1} ms · infer {:.1} ms", stats.detect_ms, stats.infer_ms));
-                ui.separator();
-                match self.latency.p95_ms() {
-                    Some(p95) => ui.label(format!("capture-to-display p95 {p95:.0} ms")),
-                    None => ui.label("capture-to-display p95 –"),
+                let finished = self.source_ended || self.feed.as_ref().is_some_and(|f| f.ended());
+                let state = match (&self.source, self.paused, finished) {
+                    (None, ..) => "Starting",
+                    (_, true, _) => "Paused",
+                    (_, _, true) => "Finished",
+                    _ => "Playing",
                 };
+                ui.label(RichText::new(state).strong());
+                // Rates and delays describe frames flowing: stale once paused or finished.
+                if state == "Playing" {
+                    ui.separator();
+                    // Frames the source gave that were not shown: the machine cannot keep up.
+                    let dropping = stats.capture_fps > 0.0 && stats.processed_fps < DROPPED_FRAMES_WARNING * stats.capture_fps;
+                    let rate = RichText::new(format!("{:.0} of {:.0} frames/s shown", stats.processed_fps, stats.capture_fps));
+                    ui.label(if dropping { rate.color(Color32::from_rgb(240, 170, 60)) } else { rate })
+                        .on_hover_text("Frames analysed and shown per second, of those the source delivered. Orange: frames are being skipped to keep up.");
+                    ui.separator();
+                    let delay = match self.latency.p95_ms() {
+                        Some(p95) => format!("delay {p95:.0} ms"),
+                        None => "delay –".into(),
+                    };
+                    ui.label(delay).on_hover_text("From a frame's capture to its display, for 95% of recent frames");
+                    ui.separator();
+                    ui.label(format!("finding faces {:.1} ms · emotions {:.1} ms", stats.detect_ms, stats.infer_ms))
+                        .on_hover_text("Time per frame spent finding faces and classifying them");
+                }
                 ui.separator();
                 ui.label(format!("model: {}", self.current_model_name().unwrap_or("none")));
                 if let Some(source) = &self.source {
                     ui.separator();
-                    let state = if self.paused {
-                        " (paused)"
-                    } else if self.source_ended || self.feed.as_ref().is_some_and(|f| f.ended()) {
-                        " (ended)"
-                    } else {
-                        ""
-                    };
-                    ui.label(format!("source: {}{state}", source_title(source)));
+                    ui.label(format!("source: {}", source_title(source)));
                 }
                 let recording = self.recorder.lock().recording.as_ref().map(|r| (r.rows(), r.current_file().map(|p| p.display().to_string())));
                 if let Some((rows, file)) = recording {
@@ -256,7 +272,7 @@ impl EmocamApp {
             ui.label("Cascade");
             egui::ComboBox::from_id_salt("emocam-cascade").selected_text(self.settings.cascade_label()).show_ui(ui, |ui| {
                 for name in &self.cascades {
-                    ui.selectable_value(&mut self.settings.cascade, name.clone(), name);
+                    ui.selectable_value(&mut self.settings.cascade, name.clone(), super::settings::cascade_title(name));
                 }
             });
             ui.end_row();
@@ -264,9 +280,9 @@ impl EmocamApp {
             ui.add(egui::Slider::new(&mut self.settings.min_face_fraction, 0.03..=0.6).custom_formatter(|v, _| format!("{:.0}%", v * 100.0)))
                 .on_hover_text("Smallest face, as a share of the frame's shorter side");
             ui.end_row();
-            ui.label("Sensitivity");
+            ui.label("Strictness");
             ui.add(egui::Slider::new(&mut self.settings.min_neighbors, 1..=15))
-                .on_hover_text("Neighbouring hits needed per face: higher finds fewer false faces");
+                .on_hover_text("Evidence needed per face (Haar neighbours): higher shows fewer false faces but may miss faint ones");
             ui.end_row();
             ui.label("Scale step");
             ui.add(egui::Slider::new(&mut self.settings.scale_factor, 1.05..=1.5)).on_hover_text("Smaller finds more faces, slower");
@@ -274,6 +290,18 @@ impl EmocamApp {
         });
         if self.settings.detector() != before.detector() {
             self.apply_detector_settings();
+        }
+        // A group at a laptop shows faces a twentieth of the frame high: say why they are missed.
+        let faces_in_view = self.current.as_ref().map_or(0, |r| r.faces.len());
+        if faces_in_view <= 1 && self.settings.min_face_fraction > FEW_FACES_HINT_MIN_FACE {
+            ui.label(
+                RichText::new(format!(
+                    "Faces smaller than {:.0}% of the frame are not looked for: lower \"Min face size\" to find smaller ones",
+                    self.settings.min_face_fraction * 100.0
+                ))
+                .small()
+                .color(Color32::from_rgb(230, 190, 90)),
+            );
         }
         ui.add_space(4.0);
         if ui.checkbox(&mut self.settings.smoothing, "Smooth over time").on_hover_text("Average each face's scores over recent frames").changed() {
@@ -288,10 +316,20 @@ impl EmocamApp {
     pub(super) fn video_panel(&mut self, ui: &mut egui::Ui) {
         egui::CentralPanel::default().frame(egui::Frame::NONE.fill(Color32::from_gray(16))).show(ui, |ui| {
             if let Some(banner) = self.notices.banner() {
+                let banner = banner.to_string();
+                let mut dismissed = false;
                 egui::Frame::NONE.fill(Color32::from_rgb(110, 80, 20)).inner_margin(6.0).show(ui, |ui| {
                     ui.set_width(ui.available_width());
-                    ui.label(RichText::new(banner).color(Color32::WHITE).strong());
+                    ui.horizontal(|ui| {
+                        ui.label(RichText::new(banner).color(Color32::WHITE).strong());
+                        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                            dismissed = ui.small_button(DISMISS_BANNER).clicked();
+                        });
+                    });
                 });
+                if dismissed {
+                    self.notices.set_banner(None);
+                }
             }
             let available = ui.available_rect_before_wrap();
             let (Some(texture), Some(result)) = (&self.texture, &self.current) else {

@@ -87,18 +87,36 @@ impl Settings {
         self.smoothing.then_some(SMOOTHING_ALPHA)
     }
 
-    /// The cascade's short name when it is one of `haarcascades/`, for the dropdown.
+    /// What the chosen cascade does, in words, for the dropdown.
     pub fn cascade_label(&self) -> String {
-        std::path::Path::new(&self.cascade)
-            .file_stem()
-            .map(|s| s.to_string_lossy().trim_start_matches("haarcascade_").to_string())
-            .unwrap_or_else(|| self.cascade.clone())
+        cascade_title(&self.cascade)
+    }
+}
+
+/// What a cascade of `haarcascades/` does, in words; another file by its name.
+pub fn cascade_title(cascade: &str) -> String {
+    let name = std::path::Path::new(cascade).file_stem().map(|s| s.to_string_lossy().trim_start_matches("haarcascade_").to_string()).unwrap_or_default();
+    match name.as_str() {
+        "frontalface_default" => "Frontal (finds most)".into(),
+        "frontalface_alt" => "Frontal, stricter".into(),
+        "frontalface_alt2" => "Frontal, stricter 2".into(),
+        "frontalface_alt_tree" => "Frontal, strictest".into(),
+        "profileface" => "Profile (side view)".into(),
+        "" => cascade.to_string(),
+        other => other.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cascades_are_named_for_what_they_do() {
+        assert_eq!(cascade_title("frontalface_default"), "Frontal (finds most)");
+        assert_eq!(cascade_title("/opt/x/haarcascade_profileface.xml"), "Profile (side view)");
+        assert_eq!(cascade_title("/home/me/my_cascade.xml"), "my_cascade");
+    }
 
     #[test]
     fn saved_numbers_out_of_range_are_brought_back_in() {

@@ -32,6 +32,10 @@ pub struct AppArgs {
     /// Folder for screenshots [default: $EMOCAM_SCREENSHOT_DIR, else <Pictures>/emocam]
     #[arg(long, value_name = "DIR")]
     pub screenshots: Option<PathBuf>,
+    /// Start recording (one CSV row per face per frame, into the screenshots folder) as soon as
+    /// the video plays
+    #[arg(long)]
+    pub record: bool,
     #[command(flatten)]
     pub detector: DetectorArgs,
 }
@@ -301,5 +305,6 @@ fn run_app(args: AppArgs) -> Result<()> {
         classifier: args.model.classifier_options(),
         detector: args.detector.settings(),
         screenshots: args.screenshots,
+        record: args.record,
     })
 }

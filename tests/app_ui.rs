@@ -42,6 +42,7 @@ fn options(source: Option<SourceSpec>, models_dir: &Path, screenshots: &Path) ->
         classifier: ClassifierOptions::default(),
         detector: DetectorSettings::default(),
         screenshots: Some(screenshots.to_path_buf()),
+        record: false,
     }
 }
 

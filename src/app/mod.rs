@@ -51,6 +51,8 @@ pub struct AppOptions {
     pub detector: DetectorSettings,
     /// Screenshot (and recording) folder; `None`: `$EMOCAM_SCREENSHOT_DIR` or `<Pictures>/emocam`.
     pub screenshots: Option<PathBuf>,
+    /// Start recording (the Record toggle) as soon as the first video plays.
+    pub record: bool,
 }
 
 /// Opens the window and runs until it is closed.
@@ -119,6 +121,8 @@ pub struct EmocamApp {
     pending_model: Option<PathBuf>,
     paused: bool,
     source_ended: bool,
+    /// `--record`: turn recording on once the first pipeline runs (its model names the file).
+    record_when_playing: bool,
 
     texture: Option<egui::TextureHandle>,
     current: Option<FrameResult>,
@@ -162,6 +166,7 @@ impl EmocamApp {
             pending_model: None,
             paused: false,
             source_ended: false,
+            record_when_playing: options.record,
             texture: None,
             current: None,
             frames_shown: 0,
@@ -446,6 +451,9 @@ impl EmocamApp {
                 }
                 self.source = Some(started.source);
                 self.pipeline = Some(started.pipeline);
+                if std::mem::take(&mut self.record_when_playing) {
+                    self.set_recording(true);
+                }
             }
             Err(error) => {
                 self.notices.set_banner(Some(error.clone()));

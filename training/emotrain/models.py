@@ -109,6 +109,10 @@ DESCRIPTIONS: dict[str, str] = {
     "emonet": "VGG-style CNN for 48x48: one 3x3 conv at 48 px, then two at each of 24, 12 and 6 px "
               "(widths 32-64-128-256), batch norm, global average pooling, dropout 0.3, linear head",
     "emonet-wide": "VGG-style CNN for 48x48 (widths 48-96-192-384), as emonet",
+    "squeezenet1_1": "torchvision SqueezeNet 1.1 (fire modules, no batch norm), from scratch, its first conv "
+                     "made 1-channel and stride 1 for 48x48 faces, conv classifier with global average pooling",
+    "resnet18": "torchvision ResNet-18 (basic blocks, batch norm), from scratch, a 1-channel 3x3 stride-1 stem "
+                "and the max-pool: stages at 24, 12, 6 and 3 px, global average pooling, linear head",
 }
 
 # The backbones of the original FER-2013 study, for the test that builds every one of them.

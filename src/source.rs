@@ -225,9 +225,7 @@ impl VideoSource {
         let fps = capture.get(videoio::CAP_PROP_FPS).ok().filter(|f| *f > 0.0 && f.is_finite());
         Ok(Self { path: path.to_path_buf(), capture, pending: Some(first), frames_read: 0, fps, ended: false })
     }
-}
 
-impl VideoSource {
     /// The end of the file: said once, as a problem, when it comes well before the frame count
     /// the header gives (which decoders estimate, hence the margin).
     fn end(&mut self) -> Result<Option<Frame>, SourceError> {

@@ -161,7 +161,8 @@ impl EmocamApp {
                 };
                 ui.label(RichText::new(state).strong());
                 // Rates and delays describe frames flowing: stale once paused or finished.
-                if state == "Playing" {
+                let playing = self.source.is_some() && !self.paused && !finished;
+                if playing {
                     ui.separator();
                     // Frames the source gave that were not shown: the machine cannot keep up.
                     let dropping = stats.capture_fps > 0.0 && stats.processed_fps < DROPPED_FRAMES_WARNING * stats.capture_fps;

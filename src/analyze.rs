@@ -232,11 +232,7 @@ impl Annotator {
             Annotator::Images { dir, single_file } => {
                 let path = match single_file {
                     Some(path) => path.clone(),
-                    // The input's own name and format: `x.jpg` and `x.png` of one folder stay two files.
-                    None => match Path::new(&result.source_name).file_name() {
-                        Some(name) => dir.join(name),
-                        None => dir.join(format!("frame{:06}.png", result.frame_index)),
-                    },
+                    None => annotated_image_path(dir, Path::new(&result.source_name), result.frame_index),
                 };
                 write_image(&path, &image)
             }
@@ -258,6 +254,22 @@ impl Annotator {
         Ok(())
     }
 }
+
+/// Where the annotated copy of the image `source` goes in `dir`: the input's own name and format,
+/// so that `x.jpg` and `x.png` of one folder stay two files; `x.pgm.png` for a grey-only format.
+fn annotated_image_path(dir: &Path, source: &Path, frame_index: u64) -> PathBuf {
+    let Some(name) = source.file_name() else { return dir.join(format!("frame{frame_index:06}.png")) };
+    let grey_only = source.extension().is_some_and(|e| GREY_ONLY_IMAGE_EXTENSIONS.iter().any(|g| e.eq_ignore_ascii_case(g)));
+    if grey_only {
+        let mut png = name.to_os_string();
+        png.push(".png");
+        return dir.join(png);
+    }
+    dir.join(name)
+}
+
+/// Image formats that hold no colour: the coloured boxes go to a PNG beside the name.
+const GREY_ONLY_IMAGE_EXTENSIONS: &[&str] = &["pgm", "pbm"];
 
 /// Writes an image, complete or not at all (the format follows the extension), with the path
 /// in the error.

@@ -83,20 +83,24 @@ fn folder_of_images_and_annotated_images() {
     std::fs::copy(asset("grace_hopper.jpg"), photos.join("b.jpg")).unwrap();
     // Same stem, other format: each keeps its own annotated file.
     std::fs::copy(asset("grace_hopper.jpg"), photos.join("a.jpg")).unwrap();
+    // A grey-only format: its coloured annotation goes to a PNG beside the name.
+    let grey = opencv::imgcodecs::imread(asset("astronaut.png").to_str().unwrap(), opencv::imgcodecs::IMREAD_GRAYSCALE).unwrap();
+    assert!(opencv::imgcodecs::imwrite(photos.join("c.pgm").to_str().unwrap(), &grey, &opencv::core::Vector::new()).unwrap());
     let out_dir = dir.path().join("annotated");
     let tiny = fixture("tiny.onnx");
     let out = run(&["analyze", photos.to_str().unwrap(), "--model", tiny.to_str().unwrap(), "--json", "-", "--annotate", out_dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let records = json_lines(&stdout(&out));
-    assert_eq!(records.len(), 3);
+    assert_eq!(records.len(), 4);
     assert!(records[0]["source"].as_str().unwrap().ends_with("a.jpg"));
     assert!(records[1]["source"].as_str().unwrap().ends_with("a.png"));
     assert!(records[2]["source"].as_str().unwrap().ends_with("b.jpg"));
-    for name in ["a.jpg", "a.png", "b.jpg"] {
+    assert!(records[3]["source"].as_str().unwrap().ends_with("c.pgm"));
+    for name in ["a.jpg", "a.png", "b.jpg", "c.pgm.png"] {
         let annotated = opencv::imgcodecs::imread(out_dir.join(name).to_str().unwrap(), opencv::imgcodecs::IMREAD_COLOR).unwrap();
         assert!(!opencv::core::MatTraitConst::empty(&annotated), "{name} annotated");
     }
-    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 3, "one annotated file per input, nothing else");
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 4, "one annotated file per input, nothing else");
 }
 
 #[test]

@@ -68,6 +68,8 @@ pub fn is_image_path(path: &Path) -> bool {
 pub enum SourceError {
     #[error("{0} not found")]
     NotFound(PathBuf),
+    #[error("the source is an empty name: give a video file, an image, a folder of images, a camera index or demo")]
+    EmptyName,
     #[error("{0} is a link to nothing (its target is missing)")]
     BrokenLink(PathBuf),
     #[error("{path} is {kind}, not a file: give a video file, an image, a folder of images, a camera index or demo")]
@@ -306,6 +308,9 @@ impl StillSource {
 /// permission, or something that is not a regular file (a named pipe or a device would block or
 /// never end), or a URL.
 pub fn check_is_file(path: &Path) -> Result<(), SourceError> {
+    if path.as_os_str().is_empty() {
+        return Err(SourceError::EmptyName);
+    }
     let text = path.to_string_lossy();
     if text.contains("://") && !path.exists() {
         return Err(SourceError::Url(text.into_owned()));

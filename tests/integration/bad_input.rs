@@ -233,6 +233,7 @@ fn sources_that_are_not_files_say_what_they_are() {
         (dangling.to_str().unwrap(), "link to nothing"),
         ("rtsp://192.0.2.1/stream", "network streams are not supported"),
         ("http://192.0.2.1/clip.mp4", "network streams are not supported"),
+        ("", "empty name"),
     ] {
         // Each ends at once (a FIFO with no writer would block a reader forever).
         let out = run(&["analyze", source, "--model", &tiny()]);

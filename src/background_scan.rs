@@ -6,8 +6,6 @@
 //! they come, a few frames later (`FaceFinder::find`). Offline runs (`analyze`, `bench`,
 //! `eval-detect`) scan in line: same frames in, same faces out.
 
-use std::thread::JoinHandle;
-
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use opencv::core::{Mat, Rect};
 use opencv::prelude::*;
@@ -27,12 +25,11 @@ struct ScanResult {
 
 /// One scan at a time in flight; its result is taken by [`BackgroundScanner::take_result`].
 pub struct BackgroundScanner {
-    requests: Option<Sender<ScanRequest>>,
+    requests: Sender<ScanRequest>,
     results: Receiver<ScanResult>,
     in_flight: bool,
     /// Bumped by [`BackgroundScanner::forget`]: results of older requests are dropped.
     generation: u64,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl BackgroundScanner {
@@ -42,9 +39,10 @@ impl BackgroundScanner {
         let settings = settings.clone();
         let (requests, request_rx) = crossbeam_channel::bounded::<ScanRequest>(1);
         let (result_tx, results) = crossbeam_channel::bounded::<ScanResult>(1);
-        let thread = std::thread::Builder::new()
+        // Not joined, so that stopping the camera never waits for a scan: the thread ends after
+        // its scan once the scanner is dropped (the request channel closes).
+        std::thread::Builder::new()
             .name("emocam-full-scan".into())
-            // Ends when the scanner is dropped (the request channel closes).
             .spawn(move || {
                 lower_this_threads_priority();
                 for request in request_rx {
@@ -55,7 +53,7 @@ impl BackgroundScanner {
                 }
             })
             .map_err(DetectError::Thread)?;
-        Ok(Self { requests: Some(requests), results, in_flight: false, generation: 0, thread: Some(thread) })
+        Ok(Self { requests, results, in_flight: false, generation: 0 })
     }
 
     /// Starts a scan of `grey` (copied) unless one is in flight; true if it started.
@@ -63,8 +61,7 @@ impl BackgroundScanner {
         if self.in_flight {
             return Ok(false);
         }
-        let Some(requests) = &self.requests else { return Ok(false) };
-        match requests.try_send(ScanRequest { grey: grey.try_clone()?, min_face_px, generation: self.generation }) {
+        match self.requests.try_send(ScanRequest { grey: grey.try_clone()?, min_face_px, generation: self.generation }) {
             Ok(()) => {
                 self.in_flight = true;
                 Ok(true)
@@ -112,12 +109,3 @@ fn lower_this_threads_priority() {
 /// Niceness added to the scan thread (0 is normal, 19 the least).
 #[cfg(target_os = "linux")]
 const SCAN_THREAD_NICENESS: libc::c_int = 10;
-
-impl Drop for BackgroundScanner {
-    fn drop(&mut self) {
-        // Closing the channel ends the thread after its scan; not joined, so that stopping the
-        // camera never waits for a scan.
-        self.requests = None;
-        drop(self.thread.take());
-    }
-}

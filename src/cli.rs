@@ -1,6 +1,6 @@
 //! Command-line interface: argument definitions and dispatch to the commands.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -271,13 +271,12 @@ pub fn run() -> Result<()> {
             eprintln!("wrote {frames} frames to {}", output.display());
             Ok(())
         }
-        Some(Command::EvalDetect(args)) if args.write_clips.is_some() => {
-            let dir = args.write_clips.as_deref().unwrap_or(Path::new("."));
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
-            let photos = crate::eval_detect::load_annotated_photos(&args.dir)?;
-            for size in &args.sizes {
+        Some(Command::EvalDetect(EvalDetectArgs { write_clips: Some(dir), dir: photos_dir, sizes, frames_per_photo, .. })) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
+            let photos = crate::eval_detect::load_annotated_photos(&photos_dir)?;
+            for size in sizes {
                 let path = dir.join(format!("group_{}x{}.avi", size.width, size.height));
-                let frames = crate::eval_detect::write_clip(&photos, *size, args.frames_per_photo, &path)?;
+                let frames = crate::eval_detect::write_clip(&photos, size, frames_per_photo, &path)?;
                 println!("wrote {frames} frames to {}", path.display());
             }
             Ok(())

@@ -289,40 +289,10 @@ pub struct FaceFinder {
 
 impl FaceFinder {
     pub fn new(settings: DetectorSettings) -> Result<Self, DetectError> {
-        let out_of_range =
-            |what: &str, value: String, low: String, high: String| Err(DetectError::Settings(format!("{what} must be between {low} and {high}, got {value}")));
-        if !SCALE_FACTOR_RANGE.contains(&settings.scale_factor) {
-            return out_of_range(
-                "scale factor",
-                settings.scale_factor.to_string(),
-                SCALE_FACTOR_RANGE.start().to_string(),
-                SCALE_FACTOR_RANGE.end().to_string(),
-            );
-        }
-        if !MIN_NEIGHBORS_RANGE.contains(&settings.min_neighbors) {
-            return out_of_range(
-                "min neighbours",
-                settings.min_neighbors.to_string(),
-                MIN_NEIGHBORS_RANGE.start().to_string(),
-                MIN_NEIGHBORS_RANGE.end().to_string(),
-            );
-        }
-        if !MIN_FACE_FRACTION_RANGE.contains(&settings.min_face_fraction) {
-            return out_of_range(
-                "min face size",
-                settings.min_face_fraction.to_string(),
-                MIN_FACE_FRACTION_RANGE.start().to_string(),
-                MIN_FACE_FRACTION_RANGE.end().to_string(),
-            );
-        }
-        if !FULL_SCAN_INTERVAL_RANGE.contains(&settings.full_scan_interval_frames) {
-            return out_of_range(
-                "full-scan interval",
-                settings.full_scan_interval_frames.to_string(),
-                FULL_SCAN_INTERVAL_RANGE.start().to_string(),
-                FULL_SCAN_INTERVAL_RANGE.end().to_string(),
-            );
-        }
+        check_range("scale factor", settings.scale_factor, SCALE_FACTOR_RANGE)?;
+        check_range("min neighbours", settings.min_neighbors, MIN_NEIGHBORS_RANGE)?;
+        check_range("min face size", settings.min_face_fraction, MIN_FACE_FRACTION_RANGE)?;
+        check_range("full-scan interval", settings.full_scan_interval_frames, FULL_SCAN_INTERVAL_RANGE)?;
         let cascade = load_cascade(&settings.cascade)?;
         let verifier = load_cascade(&crate::resources::cascade_path(VERIFIER_CASCADE)).ok();
         Ok(Self {
@@ -625,6 +595,14 @@ impl FaceFinder {
         // The hit closest to the tracked box is the same face; others are left to the next full scan.
         Ok(found.iter().map(|r| Rect::new(r.x + window.x, r.y + window.y, r.width, r.height)).max_by(|a, b| iou(*a, bbox).total_cmp(&iou(*b, bbox))))
     }
+}
+
+/// `value` of the setting `what` within `range`, else the error that says so.
+fn check_range<T: PartialOrd + std::fmt::Display>(what: &str, value: T, range: std::ops::RangeInclusive<T>) -> Result<(), DetectError> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err(DetectError::Settings(format!("{what} must be between {} and {}, got {value}", range.start(), range.end())))
 }
 
 /// Which frame a full scan's boxes belong to.

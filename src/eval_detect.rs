@@ -246,11 +246,8 @@ pub fn evaluate_clip(photos: &[AnnotatedPhoto], settings: &DetectorSettings, fra
     let mut finder = FaceFinder::new(settings.clone())?;
     let mut plain = PlainHaar::new(settings.clone())?;
     let mut result = Comparison::default();
-    for photo in photos {
-        for index in 0..frames_per_photo {
-            let frame = render_frame(photo, frame_size, index, frames_per_photo)?;
-            score_both(&mut result, &frame, |grey| finder.find(grey), &mut plain)?;
-        }
+    for frame in clip_frames(photos, frame_size, frames_per_photo) {
+        score_both(&mut result, &frame?, |grey| finder.find(grey), &mut plain)?;
     }
     Ok(result)
 }
@@ -258,12 +255,15 @@ pub fn evaluate_clip(photos: &[AnnotatedPhoto], settings: &DetectorSettings, fra
 /// Writes the clip `evaluate_clip` scores as a video (30 frames/s), complete or absent.
 pub fn write_clip(photos: &[AnnotatedPhoto], frame_size: Size, frames_per_photo: u32, path: &Path) -> anyhow::Result<u64> {
     let mut video = crate::video_file::VideoFile::create(path, CLIP_FPS, frame_size)?;
-    for photo in photos {
-        for index in 0..frames_per_photo {
-            video.write(&render_frame(photo, frame_size, index, frames_per_photo)?.image)?;
-        }
+    for frame in clip_frames(photos, frame_size, frames_per_photo) {
+        video.write(&frame?.image)?;
     }
     Ok(video.finish()?)
+}
+
+/// The clip's frames: `frames_per_photo` of each photo, one photo after the other.
+fn clip_frames(photos: &[AnnotatedPhoto], frame_size: Size, frames_per_photo: u32) -> impl Iterator<Item = Result<AnnotatedFrame, EvalError>> + '_ {
+    photos.iter().flat_map(move |photo| (0..frames_per_photo).map(move |index| render_frame(photo, frame_size, index, frames_per_photo)))
 }
 
 /// The frame rate of written clips: a webcam's.

@@ -50,16 +50,28 @@ impl FrameSource for UnpluggedCamera {
     }
 }
 
-fn wait_for(pipeline: &Pipeline, wanted: fn(&PipelineEvent) -> bool, what: &str) {
+/// The events that `keep` picks, up to and including the first that `done` says is the last.
+fn events_until(pipeline: &Pipeline, keep: impl Fn(&PipelineEvent) -> bool, done: impl Fn(&PipelineEvent) -> bool, what: &str) -> Vec<PipelineEvent> {
     let deadline = std::time::Instant::now() + PATIENCE;
+    let mut seen = Vec::new();
     while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
         match pipeline.events().recv_timeout(left) {
-            Ok(event) if wanted(&event) => return,
+            Ok(event) if keep(&event) || done(&event) => {
+                let finished = done(&event);
+                seen.push(event);
+                if finished {
+                    return seen;
+                }
+            }
             Ok(_) => continue,
-            Err(e) => panic!("no {what}: {e}"),
+            Err(e) => panic!("no {what} (events so far {seen:?}): {e}"),
         }
     }
-    panic!("no {what} within {PATIENCE:?}");
+    panic!("no {what} within {PATIENCE:?} (events so far {seen:?})");
+}
+
+fn wait_for(pipeline: &Pipeline, wanted: fn(&PipelineEvent) -> bool, what: &str) {
+    events_until(pipeline, |_| false, wanted, what);
 }
 
 #[test]
@@ -114,22 +126,9 @@ fn demo_config() -> PipelineConfig {
 
 /// Model events until `done` says the last expected one came.
 fn model_events_until(pipeline: &Pipeline, done: impl Fn(&PipelineEvent) -> bool) -> Vec<PipelineEvent> {
-    let deadline = std::time::Instant::now() + PATIENCE;
-    let mut seen = Vec::new();
-    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-        match pipeline.events().recv_timeout(left) {
-            Ok(event @ (PipelineEvent::ModelLoaded(_) | PipelineEvent::ModelSwitchFailed { .. } | PipelineEvent::ModelFailed(_))) => {
-                let finished = done(&event);
-                seen.push(event);
-                if finished {
-                    return seen;
-                }
-            }
-            Ok(_) => continue,
-            Err(e) => panic!("model events so far {seen:?}; then: {e}"),
-        }
-    }
-    panic!("model events so far {seen:?}; no more within {PATIENCE:?}");
+    let is_model_event =
+        |e: &PipelineEvent| matches!(e, PipelineEvent::ModelLoaded(_) | PipelineEvent::ModelSwitchFailed { .. } | PipelineEvent::ModelFailed(_));
+    events_until(pipeline, is_model_event, done, "model event")
 }
 
 #[test]

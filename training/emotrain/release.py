@@ -7,7 +7,8 @@ Several `--checkpoint`s make one ensemble model (the mean of the members' log-pr
 
 Writes `<out>.onnx` (+ `.parity.json`), `<out>.md` and `<out>.confusion.png`. The accuracy
 recorded in the ONNX metadata is the one measured here, with the same mirror averaging as the
-exported graph.
+exported graph. Last, the model is calibrated (`emotrain.calibrate`: a temperature fitted on the
+validation split, folded into the graph, reported in the card); `--no-calibrate` skips that.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import evaluate, export
+from . import calibrate, evaluate, export
 
 
 def main(argv=None) -> None:
@@ -27,6 +28,7 @@ def main(argv=None) -> None:
     p.add_argument("--train-command", required=True, help="the command that trained the checkpoint (for the card)")
     p.add_argument("--no-flip-tta", action="store_true")
     p.add_argument("--data", default=None)
+    p.add_argument("--no-calibrate", action="store_true", help="ship the uncalibrated logits (no temperature)")
     args = p.parse_args(argv)
 
     tta = ["--no-flip-tta"] if args.no_flip_tta else []
@@ -39,6 +41,12 @@ def main(argv=None) -> None:
     export.main(["--checkpoint", *args.checkpoint, "--out", args.out + ".onnx", "--name", args.name,
                  "--accuracy", f"{summary['accuracy']:.6f}", *tta])
     add_latency_to_card(Path(args.out + ".md"), Path(args.out + ".onnx"))
+    if not args.no_calibrate:
+        calibrate_args = ["--model", args.out + ".onnx", "--command",
+                          f"python -m emotrain.calibrate --model {args.out}.onnx  # run by emotrain.release (above)"]
+        if args.data:
+            calibrate_args += ["--data", args.data]
+        calibrate.main(calibrate_args)
 
 
 def latency_per_face_ms(onnx_path: Path, runs: int = 300) -> tuple[float, float]:

@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use emocam::face::GrayFace;
-use emocam::model::{Classifier, ClassifierOptions};
-use emocam::preprocess::Layout;
-use emocam::scores::OutputKind;
+use emocam::inference::classifier::{Classifier, ClassifierOptions};
+use emocam::inference::preprocess::Layout;
+use emocam::inference::scores::OutputKind;
+use emocam::vision::face::GrayFace;
 
 use crate::util::*;
 
@@ -80,7 +80,7 @@ fn every_shipped_model_matches_pytorch_within_1e_4() {
     if !onnx_runtime_available() {
         return;
     }
-    let models = emocam::model::discover(&root().join("models")).unwrap_or_default();
+    let models = emocam::inference::catalog::discover(&root().join("models")).unwrap_or_default();
     for model in &models {
         let (faces, expected) = parity_file(model);
         let mut classifier = load(model);
@@ -191,7 +191,7 @@ fn shipped_models_reproduce_their_publictest_accuracy() {
         return;
     }
     let Some(fer) = fer2013_dir() else { return };
-    let models = emocam::model::discover(&root().join("models")).unwrap_or_default();
+    let models = emocam::inference::catalog::discover(&root().join("models")).unwrap_or_default();
     if models.is_empty() {
         eprintln!("SKIPPED: no models in models/");
     }

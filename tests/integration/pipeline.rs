@@ -44,7 +44,6 @@ impl FrameSource for UnpluggedCamera {
     fn is_camera(&self) -> bool {
         true
     }
-
 }
 
 /// The events that `keep` picks, up to and including the first that `done` says is the last.

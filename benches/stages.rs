@@ -6,11 +6,11 @@
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use emocam::detect::{DetectorSettings, FaceFinder};
-use emocam::face::{to_grey, Framing, GrayFace};
-use emocam::model::{Classifier, ClassifierOptions};
-use emocam::preprocess::{fill_batch, InputSpec, Layout, Normalization};
+use emocam::inference::classifier::{Classifier, ClassifierOptions};
+use emocam::inference::preprocess::{fill_batch, InputSpec, Layout, Normalization};
 use emocam::source::DemoSource;
+use emocam::vision::detect::{DetectorSettings, FaceFinder};
+use emocam::vision::face::{to_grey, Framing, GrayFace};
 use opencv::core::Rect;
 
 fn demo_frame_grey() -> opencv::core::Mat {
@@ -42,7 +42,7 @@ fn preprocessing(c: &mut Criterion) {
 fn classification(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut models = vec![root.join("tests/fixtures/tiny.onnx")];
-    models.extend(emocam::model::discover(&root.join("models")).unwrap_or_default());
+    models.extend(emocam::inference::catalog::discover(&root.join("models")).unwrap_or_default());
     let face = GrayFace::from_pixels((0..48 * 48).map(|i| (i * 7 % 256) as u8).collect()).expect("48x48");
     for path in models {
         let mut classifier = match Classifier::load(&path, ClassifierOptions::default()) {

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use egui_kittest::kittest::Queryable as _;
 use egui_kittest::Harness;
 use emocam::app::{face_label, AppOptions, EmocamApp, Severity};
-use emocam::detect::DetectorSettings;
-use emocam::model::ClassifierOptions;
+use emocam::inference::classifier::ClassifierOptions;
 use emocam::source::SourceSpec;
+use emocam::vision::detect::DetectorOverrides;
 
 /// Longest wait for anything asynchronous (pipeline start, a model switch, a screenshot).
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -23,7 +23,7 @@ fn fixture_model() -> PathBuf {
 
 /// True when the app can run here; otherwise says why the calling test is skipped.
 fn can_run() -> bool {
-    if let Err(e) = emocam::runtime::environment() {
+    if let Err(e) = emocam::inference::runtime::environment() {
         eprintln!("SKIPPED: {e}");
         return false;
     }
@@ -40,7 +40,7 @@ fn options(source: Option<SourceSpec>, models_dir: &Path, screenshots: &Path) ->
         model: fixture_model(),
         models_dir: models_dir.to_path_buf(),
         classifier: ClassifierOptions::default(),
-        detector: DetectorSettings::default(),
+        detector: DetectorOverrides::default(),
         screenshots: Some(screenshots.to_path_buf()),
         record: false,
     }

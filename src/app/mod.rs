@@ -25,10 +25,10 @@ use std::sync::Arc;
 use crossbeam_channel::Receiver;
 use opencv::prelude::MatTraitConst as _;
 
-use crate::detect::DetectorSettings;
-use crate::model::{ClassifierOptions, ModelInfo};
-use crate::pipeline::{FaceResult, FrameResult, Pipeline, PipelineEvent};
+use crate::inference::classifier::{ClassifierOptions, ModelInfo};
+use crate::pipeline::{FaceResult, FrameResult, Pipeline, PipelineEvent, SwitchId};
 use crate::source::SourceSpec;
+use crate::vision::detect::DetectorOverrides;
 
 pub use models::{ModelCatalog, ModelEntry};
 pub use notices::{Notices, Severity};
@@ -40,6 +40,12 @@ pub use settings::Settings;
 use session::{StartRequest, Started};
 use video::{DisplayFeed, LatencyMeter};
 
+/// A model switch asked of the pipeline and not answered yet.
+struct PendingSwitch {
+    id: SwitchId,
+    path: PathBuf,
+}
+
 /// What the command line asked for.
 #[derive(Clone, Debug)]
 pub struct AppOptions {
@@ -48,7 +54,8 @@ pub struct AppOptions {
     pub model: PathBuf,
     pub models_dir: PathBuf,
     pub classifier: ClassifierOptions,
-    pub detector: DetectorSettings,
+    /// Detector options given on the command line (each replaces its saved setting).
+    pub detector: DetectorOverrides,
     /// Screenshot (and recording) folder; `None`: `$EMOCAM_SCREENSHOT_DIR` or `<Pictures>/emocam`.
     pub screenshots: Option<PathBuf>,
     /// Start recording (the Record toggle) as soon as the first video plays.
@@ -118,7 +125,7 @@ pub struct EmocamApp {
     /// The model the pipeline uses now.
     model: Option<Arc<ModelInfo>>,
     /// A switch in progress.
-    pending_model: Option<PathBuf>,
+    pending_model: Option<PendingSwitch>,
     paused: bool,
     source_ended: bool,
     /// `--record`: turn recording on once the first pipeline runs (its model names the file).
@@ -269,8 +276,8 @@ impl EmocamApp {
         }
         match &self.pipeline {
             Some(pipeline) => {
-                pipeline.switch_model(path.clone());
-                self.pending_model = Some(path);
+                let id = pipeline.switch_model(path.clone());
+                self.pending_model = Some(PendingSwitch { id, path });
             }
             None => {
                 self.model_path = path;
@@ -288,7 +295,7 @@ impl EmocamApp {
             source,
             model: self.model_path.clone(),
             classifier: self.options.classifier,
-            detector: self.settings.detector(),
+            detector: self.settings.detector.clone(),
             smoothing_alpha: self.settings.smoothing_alpha(),
             previous: self.pipeline.take(),
             overtaken_start: self.starting.take(),
@@ -378,7 +385,7 @@ impl EmocamApp {
 
     fn apply_detector_settings(&self) {
         if let Some(pipeline) = &self.pipeline {
-            pipeline.set_detector(self.settings.detector());
+            pipeline.set_detector(self.settings.detector.clone());
         }
     }
 
@@ -415,7 +422,7 @@ impl EmocamApp {
             }
         }
         if let Some(error) = self.catalog.poll() {
-            self.notices.error(error);
+            self.notices.error(crate::errors::one_line(&error));
         }
         if let Some(found) = self.camera_probe.as_ref().and_then(|rx| rx.try_recv().ok()) {
             self.camera_probe = None;
@@ -466,31 +473,38 @@ impl EmocamApp {
         let events: Vec<PipelineEvent> = self.pipeline.as_ref().map(|p| p.events().try_iter().collect()).unwrap_or_default();
         for event in events {
             match event {
-                PipelineEvent::ModelLoaded(info) => {
+                PipelineEvent::ModelSwitched { id, info } => {
                     self.notices.info(format!("Now using {}", info.display_name));
                     self.catalog.upsert(ModelEntry { path: info.path.clone(), info: Ok(info.clone()) });
                     self.model_path = info.path.clone();
                     self.model = Some(info);
-                    self.pending_model = None;
+                    if self.pending_model.as_ref().is_some_and(|pending| pending.id == id) {
+                        self.pending_model = None;
+                    }
                 }
-                PipelineEvent::ModelSwitchFailed { path, error } => {
+                PipelineEvent::ModelSwitchFailed { id, path, error } => {
                     let still = self.current_model_name().unwrap_or("the previous model").to_string();
-                    self.notices.error(format!("Cannot switch to {}: {error} — still using {still}", path.display()));
-                    if self.pending_model.as_deref().is_some_and(|pending| models::same_file(pending, &path)) {
+                    let reason = models::short_reason(&error, &path);
+                    self.notices.error(format!("Cannot switch to {}: {reason} — still using {still}", path.display()));
+                    if self.pending_model.as_ref().is_some_and(|pending| pending.id == id) {
                         self.pending_model = None;
                     }
                     self.catalog.upsert(ModelEntry { path, info: Err(error) });
                 }
                 // The running model's failure on a frame: a switch in progress is not its cause.
-                PipelineEvent::ModelFailed(reason) => {
+                PipelineEvent::InferenceFailed(error) => {
                     let running = self.current_model_name().unwrap_or("the model").to_string();
-                    self.notices.error(format!("{running}: {reason}"));
+                    self.notices.error(format!("{running}: {}", crate::errors::one_line(&*error)));
                 }
-                PipelineEvent::SourceProblem(problem) => {
+                PipelineEvent::SourceLost(error) => {
+                    let problem = crate::errors::one_line(&*error);
                     let retrying = matches!(self.source, Some(SourceSpec::Camera(_)));
                     let text = if retrying { format!("{problem} — retrying…") } else { problem };
                     self.notices.set_banner(Some(text.clone()));
                     self.notices.error(text);
+                }
+                PipelineEvent::DetectionFailed(error) => {
+                    self.notices.error(format!("Face detection: {}", crate::errors::one_line(&*error)));
                 }
                 PipelineEvent::SourceRecovered => {
                     self.notices.set_banner(None);

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use crossbeam_channel::Receiver;
 
 use super::workers::Workers;
-use crate::model::{Classifier, ClassifierOptions, ModelInfo};
+use crate::inference::catalog::CatalogError;
+use crate::inference::classifier::{Classifier, ClassifierOptions, ModelError, ModelInfo};
 
 #[derive(Clone, Debug)]
 pub struct ModelEntry {
     pub path: PathBuf,
     /// The model's description, or why it can't be used.
-    pub info: Result<Arc<ModelInfo>, String>,
+    pub info: Result<Arc<ModelInfo>, Arc<ModelError>>,
 }
 
 impl ModelEntry {
@@ -26,7 +27,7 @@ impl ModelEntry {
     pub fn title(&self) -> String {
         match &self.info {
             Ok(info) => info.summary(),
-            Err(reason) => format!("{} — unusable: {reason}", self.file_name()),
+            Err(error) => format!("{} — unusable: {}", self.file_name(), short_reason(error, &self.path)),
         }
     }
 }
@@ -34,7 +35,7 @@ impl ModelEntry {
 #[derive(Default)]
 pub struct ModelCatalog {
     entries: Vec<ModelEntry>,
-    scanning: Option<Receiver<Result<Vec<ModelEntry>, String>>>,
+    scanning: Option<Receiver<Result<Vec<ModelEntry>, CatalogError>>>,
 }
 
 impl ModelCatalog {
@@ -54,7 +55,7 @@ impl ModelCatalog {
     }
 
     /// Takes the scan's outcome once it's there; returns an error to show, if any.
-    pub fn poll(&mut self) -> Option<String> {
+    pub fn poll(&mut self) -> Option<CatalogError> {
         let outcome = self.scanning.as_ref()?.try_recv().ok()?;
         self.scanning = None;
         match outcome {
@@ -94,24 +95,26 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Reads every model's description; `None` when stopped half-way.
-fn read_models(dir: &Path, options: ClassifierOptions, stop: &AtomicBool) -> Option<Result<Vec<ModelEntry>, String>> {
-    let paths = match crate::model::discover(dir) {
+fn read_models(dir: &Path, options: ClassifierOptions, stop: &AtomicBool) -> Option<Result<Vec<ModelEntry>, CatalogError>> {
+    let paths = match crate::inference::catalog::discover(dir) {
         Ok(paths) => paths,
-        Err(e) => return Some(Err(format!("cannot list models in {}: {e}", dir.display()))),
+        Err(e) => return Some(Err(e)),
     };
     let mut entries = Vec::with_capacity(paths.len());
     for path in paths {
         if stop.load(Ordering::Relaxed) {
             return None;
         }
-        let info = Classifier::load(&path, options).map(|c| c.info().clone()).map_err(|e| short_reason(&crate::errors::one_line(&e), &path));
+        let info = Classifier::load(&path, options).map(|c| c.info().clone()).map_err(Arc::new);
         entries.push(ModelEntry { path, info });
     }
     Some(Ok(entries))
 }
 
-/// Errors name the file; the dropdown already shows it.
-fn short_reason(message: &str, path: &Path) -> String {
+/// The reason `error` gives, without the file name that starts it (the dropdown shows the
+/// file already).
+pub fn short_reason(error: &ModelError, path: &Path) -> String {
+    let message = crate::errors::one_line(error);
     let prefix = format!("{}: ", path.display());
-    message.strip_prefix(&prefix).unwrap_or(message).to_string()
+    message.strip_prefix(&prefix).unwrap_or(&message).to_string()
 }

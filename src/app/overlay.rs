@@ -3,10 +3,10 @@
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
 
-use crate::annotate::label_color_rgb;
-use crate::layout::{layout_faces, FaceToPlace, LayoutSizes};
+use crate::inference::scores::top;
+use crate::output::annotate::label_color_rgb;
+use crate::output::layout::{layout_faces, FaceToPlace, LayoutSizes};
 use crate::pipeline::FaceResult;
-use crate::scores::top;
 
 /// The colour of label `index` of `labels`, the same as in screenshots.
 pub fn label_color(labels: &[String], index: usize) -> Color32 {

@@ -50,7 +50,7 @@ impl EmocamApp {
     fn model_picker(&mut self, ui: &mut egui::Ui) {
         let current = self.current_model_path().map(PathBuf::from);
         let selected_text = match (&self.model, &self.pending_model) {
-            (_, Some(pending)) => format!("loading {}…", pending.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()),
+            (_, Some(pending)) => format!("loading {}…", pending.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()),
             (Some(model), None) => model.display_name.clone(),
             (None, None) => "no model".into(),
         };
@@ -235,7 +235,7 @@ impl EmocamApp {
         ui.heading(format!("Face #{} ({how})", face.track_id));
         ui.label(RichText::new(format!("model: {}", result.model.display_name)).small());
         ui.add_space(4.0);
-        let best = crate::scores::top(&face.probabilities).map(|(i, _)| i);
+        let best = crate::inference::scores::top(&face.probabilities).map(|(i, _)| i);
         egui::Grid::new("emocam-face-bars").num_columns(3).spacing([8.0, 6.0]).show(ui, |ui| {
             for (i, p) in face.probabilities.iter().enumerate() {
                 let name = result.model.labels.get(i).map(String::as_str).unwrap_or("?");
@@ -254,7 +254,7 @@ impl EmocamApp {
         let selected = self.selected_face();
         let mut clicked = None;
         for face in &result.faces {
-            let (best, confidence) = crate::scores::top(&face.probabilities).unwrap_or((0, 0.0));
+            let (best, confidence) = crate::inference::scores::top(&face.probabilities).unwrap_or((0, 0.0));
             let name = result.model.labels.get(best).map(String::as_str).unwrap_or("?");
             let text = format!("#{}  {name} {:.0}%", face.track_id, confidence * 100.0);
             if ui.selectable_label(selected == Some(face.track_id), text).clicked() {
@@ -273,32 +273,32 @@ impl EmocamApp {
             ui.label("Cascade");
             egui::ComboBox::from_id_salt("emocam-cascade").selected_text(self.settings.cascade_label()).show_ui(ui, |ui| {
                 for name in &self.cascades {
-                    ui.selectable_value(&mut self.settings.cascade, name.clone(), super::settings::cascade_title(name));
+                    ui.selectable_value(&mut self.settings.detector.cascade, name.clone(), super::settings::cascade_title(name));
                 }
             });
             ui.end_row();
             ui.label("Min face size");
-            ui.add(egui::Slider::new(&mut self.settings.min_face_fraction, 0.03..=0.6).custom_formatter(|v, _| format!("{:.0}%", v * 100.0)))
+            ui.add(egui::Slider::new(&mut self.settings.detector.min_face_fraction, 0.03..=0.6).custom_formatter(|v, _| format!("{:.0}%", v * 100.0)))
                 .on_hover_text("Smallest face, as a share of the frame's shorter side");
             ui.end_row();
             ui.label("Strictness");
-            ui.add(egui::Slider::new(&mut self.settings.min_neighbors, 1..=15))
+            ui.add(egui::Slider::new(&mut self.settings.detector.min_neighbors, 1..=15))
                 .on_hover_text("Evidence needed per face (Haar neighbours): higher shows fewer false faces but may miss faint ones");
             ui.end_row();
             ui.label("Scale step");
-            ui.add(egui::Slider::new(&mut self.settings.scale_factor, 1.05..=1.5)).on_hover_text("Smaller finds more faces, slower");
+            ui.add(egui::Slider::new(&mut self.settings.detector.scale_factor, 1.05..=1.5)).on_hover_text("Smaller finds more faces, slower");
             ui.end_row();
         });
-        if self.settings.detector() != before.detector() {
+        if self.settings.detector != before.detector {
             self.apply_detector_settings();
         }
         // A group at a laptop shows faces a twentieth of the frame high: say why they are missed.
         let faces_in_view = self.current.as_ref().map_or(0, |r| r.faces.len());
-        if faces_in_view <= 1 && self.settings.min_face_fraction > FEW_FACES_HINT_MIN_FACE {
+        if faces_in_view <= 1 && self.settings.detector.min_face_fraction > FEW_FACES_HINT_MIN_FACE {
             ui.label(
                 RichText::new(format!(
                     "Faces smaller than {:.0}% of the frame are not looked for: lower \"Min face size\" to find smaller ones",
-                    self.settings.min_face_fraction * 100.0
+                    self.settings.detector.min_face_fraction * 100.0
                 ))
                 .small()
                 .color(Color32::from_rgb(230, 190, 90)),

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::output::records::{RecordError, RecordFormat, RecordWriter};
 use crate::pipeline::FrameResult;
-use crate::records::{RecordError, RecordFormat, RecordWriter};
 
 /// One recording: a CSV file per label set (a model switch to other labels starts a new file).
 pub struct Recording {

@@ -9,8 +9,8 @@ use crossbeam_channel::{Receiver, Sender};
 use opencv::core::Mat;
 
 use super::workers::Workers;
-use crate::annotate::{annotate, FaceAnnotation};
-use crate::model::ModelInfo;
+use crate::inference::classifier::ModelInfo;
+use crate::output::annotate::{annotate, FaceAnnotation};
 use crate::pipeline::FaceResult;
 
 /// Environment variable naming the screenshot folder (`--screenshots` wins over it).
@@ -89,9 +89,9 @@ pub fn write_screenshot(job: ScreenshotJob) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&job.dir).with_context(|| format!("cannot create the screenshot folder {}", job.dir.display()))?;
     let path = job.dir.join(file_name(chrono::Local::now(), &job.model.display_name, "png"));
     let mut image = job.frame;
-    let faces: Vec<FaceAnnotation<'_>> = job.faces.iter().map(FaceResult::annotation).collect();
+    let faces: Vec<FaceAnnotation<'_>> = job.faces.iter().map(FaceAnnotation::from).collect();
     annotate(&mut image, &faces, &job.model.labels).context("drawing the results on the screenshot")?;
-    crate::analyze::write_image(&path, &image).with_context(|| format!("is the screenshot folder {} writable?", job.dir.display()))?;
+    crate::output::image::write_image(&path, &image).with_context(|| format!("is the screenshot folder {} writable?", job.dir.display()))?;
     Ok(path)
 }
 

@@ -7,11 +7,11 @@ use crossbeam_channel::Receiver;
 
 use super::workers::Workers;
 
-use crate::detect::DetectorSettings;
-use crate::face::Framing;
-use crate::model::ClassifierOptions;
+use crate::inference::classifier::ClassifierOptions;
 use crate::pipeline::{Mode, Pipeline, PipelineConfig, StartError};
 use crate::source::{CameraSource, SourceSpec};
+use crate::vision::detect::DetectorSettings;
+use crate::vision::face::Framing;
 
 /// The camera tried when no source is given.
 pub const DEFAULT_CAMERA: i32 = 0;

@@ -2,24 +2,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::detect::DetectorSettings;
+use crate::vision::detect::{DetectorOverrides, DetectorSettings};
 
 /// Key under which the settings are stored.
 pub const STORAGE_KEY: &str = "emocam-settings";
-/// EMA weight of the newest frame when smoothing is on.
-pub const SMOOTHING_ALPHA: f32 = 0.3;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
-    /// Short cascade name (`frontalface_default`) or a path.
-    pub cascade: String,
-    pub scale_factor: f64,
-    /// "Sensitivity": neighbouring hits needed per face.
-    pub min_neighbors: i32,
-    /// Smallest face as a fraction of the frame's shorter side.
-    pub min_face_fraction: f32,
-    pub full_scan_interval_frames: u32,
+    /// Stored under the detector's own field names (`cascade`, `min_neighbors`, ...).
+    #[serde(flatten)]
+    pub detector: DetectorSettings,
     pub smoothing: bool,
     /// Show the video like a mirror (what people expect from a front camera).
     pub mirror: bool,
@@ -28,68 +21,26 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        let detector = DetectorSettings::default();
-        Self {
-            cascade: "frontalface_default".into(),
-            scale_factor: detector.scale_factor,
-            min_neighbors: detector.min_neighbors,
-            min_face_fraction: detector.min_face_fraction,
-            full_scan_interval_frames: detector.full_scan_interval_frames,
-            smoothing: true,
-            mirror: false,
-            show_timeline: true,
-        }
+        Self { detector: DetectorSettings::default(), smoothing: true, mirror: false, show_timeline: true }
     }
 }
 
 impl Settings {
-    /// Settings for a run: detector options given on the command line (anything but the
-    /// defaults) win over saved ones.
-    pub fn merged(saved: Option<Settings>, command_line: &DetectorSettings) -> Settings {
-        let mut settings = saved.map(Settings::within_ranges).unwrap_or_default();
-        if *command_line != DetectorSettings::default() {
-            settings.cascade = command_line.cascade.display().to_string();
-            settings.scale_factor = command_line.scale_factor;
-            settings.min_neighbors = command_line.min_neighbors;
-            settings.min_face_fraction = command_line.min_face_fraction;
-            settings.full_scan_interval_frames = command_line.full_scan_interval_frames;
-        }
+    /// Settings for a run: the saved ones (numbers brought into range: the file is anyone's to
+    /// edit), with each detector option given on the command line in place of its saved value.
+    pub fn merged(saved: Option<Settings>, command_line: &DetectorOverrides) -> Settings {
+        let mut settings = saved.unwrap_or_default();
+        settings.detector = command_line.apply(settings.detector.within_ranges());
         settings
     }
 
-    /// Saved settings are a file anyone can edit: each number is brought into the range the
-    /// detector accepts (a number that is not one takes the default), so that the app starts.
-    fn within_ranges(self) -> Settings {
-        use crate::detect::{FULL_SCAN_INTERVAL_RANGE, MIN_FACE_FRACTION_RANGE, MIN_NEIGHBORS_RANGE, SCALE_FACTOR_RANGE};
-        let defaults = Settings::default();
-        let clamp_f64 = |v: f64, range: std::ops::RangeInclusive<f64>, default: f64| if v.is_nan() { default } else { v.clamp(*range.start(), *range.end()) };
-        let clamp_f32 = |v: f32, range: std::ops::RangeInclusive<f32>, default: f32| if v.is_nan() { default } else { v.clamp(*range.start(), *range.end()) };
-        Settings {
-            scale_factor: clamp_f64(self.scale_factor, SCALE_FACTOR_RANGE, defaults.scale_factor),
-            min_neighbors: self.min_neighbors.clamp(*MIN_NEIGHBORS_RANGE.start(), *MIN_NEIGHBORS_RANGE.end()),
-            min_face_fraction: clamp_f32(self.min_face_fraction, MIN_FACE_FRACTION_RANGE, defaults.min_face_fraction),
-            full_scan_interval_frames: self.full_scan_interval_frames.clamp(*FULL_SCAN_INTERVAL_RANGE.start(), *FULL_SCAN_INTERVAL_RANGE.end()),
-            ..self
-        }
-    }
-
-    pub fn detector(&self) -> DetectorSettings {
-        DetectorSettings {
-            cascade: crate::resources::cascade_path(&self.cascade),
-            scale_factor: self.scale_factor,
-            min_neighbors: self.min_neighbors,
-            min_face_fraction: self.min_face_fraction,
-            full_scan_interval_frames: self.full_scan_interval_frames,
-        }
-    }
-
     pub fn smoothing_alpha(&self) -> Option<f32> {
-        self.smoothing.then_some(SMOOTHING_ALPHA)
+        self.smoothing.then_some(crate::inference::smooth::DEFAULT_ALPHA)
     }
 
     /// What the chosen cascade does, in words, for the dropdown.
     pub fn cascade_label(&self) -> String {
-        cascade_title(&self.cascade)
+        cascade_title(&self.detector.cascade)
     }
 }
 
@@ -120,10 +71,29 @@ mod tests {
 
     #[test]
     fn saved_numbers_out_of_range_are_brought_back_in() {
-        let hostile = Settings { scale_factor: 1e9, min_neighbors: -5, min_face_fraction: f32::NAN, full_scan_interval_frames: 0, ..Settings::default() };
-        let settings = Settings::merged(Some(hostile), &DetectorSettings::default());
-        assert!(crate::detect::FaceFinder::new(settings.detector()).is_ok(), "{settings:?}");
+        let hostile =
+            DetectorSettings { scale_factor: 1e9, min_neighbors: -5, min_face_fraction: f32::NAN, full_scan_interval_frames: 0, ..DetectorSettings::default() };
+        let settings = Settings::merged(Some(Settings { detector: hostile, ..Settings::default() }), &DetectorOverrides::default()).detector;
+        assert!(crate::vision::detect::FaceFinder::new(settings.clone()).is_ok(), "{settings:?}");
         assert_eq!((settings.scale_factor, settings.min_neighbors, settings.full_scan_interval_frames), (2.0, 0, 1));
-        assert_eq!(settings.min_face_fraction, Settings::default().min_face_fraction);
+        assert_eq!(settings.min_face_fraction, DetectorSettings::default().min_face_fraction);
+    }
+
+    #[test]
+    fn a_command_line_option_replaces_its_saved_setting_alone() {
+        let saved = Settings { detector: DetectorSettings { min_neighbors: 9, scale_factor: 1.3, ..DetectorSettings::default() }, ..Settings::default() };
+        let overrides = DetectorOverrides { scale_factor: Some(1.2), ..DetectorOverrides::default() };
+        let merged = Settings::merged(Some(saved), &overrides).detector;
+        assert_eq!((merged.scale_factor, merged.min_neighbors), (1.2, 9), "{merged:?}");
+    }
+
+    #[test]
+    fn settings_saved_before_the_detector_had_its_own_struct_still_load() {
+        let old = r#"{"cascade":"frontalface_alt2","scale_factor":1.2,"min_neighbors":7,"min_face_fraction":0.1,"full_scan_interval_frames":10,"smoothing":false,"mirror":true,"show_timeline":true}"#;
+        let settings: Settings = serde_json::from_str(old).expect("old settings");
+        assert_eq!(
+            (settings.detector.cascade.as_str(), settings.detector.min_neighbors, settings.mirror, settings.smoothing),
+            ("frontalface_alt2", 7, true, false)
+        );
     }
 }

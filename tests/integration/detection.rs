@@ -1,8 +1,8 @@
 //! Face-detection recall on real group photos (`../shared/faces`), against plain OpenCV Haar
 //! on the same frames.
 
-use emocam::detect::DetectorSettings;
-use emocam::eval_detect::{evaluate, Comparison};
+use emocam::vision::detect::DetectorSettings;
+use emocam::vision::evaluate::{evaluate, Comparison};
 use opencv::core::Size;
 
 use crate::util::{faces_dir, run, stdout};

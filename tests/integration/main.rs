@@ -2,6 +2,7 @@
 //!
 //! One test binary (as ripgrep does) with shared helpers in `util`.
 
+mod architecture;
 mod bad_input;
 mod cli;
 mod detection;

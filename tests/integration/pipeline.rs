@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use emocam::detect::DetectorSettings;
-use emocam::face::Framing;
-use emocam::model::ClassifierOptions;
+use emocam::inference::classifier::{ClassifierOptions, ModelError};
 use emocam::pipeline::{Mode, Pipeline, PipelineConfig, PipelineEvent};
 use emocam::source::{Frame, FrameSource, SourceError, SourceSpec};
+use emocam::vision::detect::DetectorSettings;
+use emocam::vision::face::Framing;
 use opencv::core::{Mat, Scalar, CV_8UC3};
 
 use crate::util::{fixture, onnx_runtime_available};
@@ -43,10 +43,6 @@ impl FrameSource for UnpluggedCamera {
 
     fn is_camera(&self) -> bool {
         true
-    }
-
-    fn description(&self) -> String {
-        "camera 7".into()
     }
 }
 
@@ -95,7 +91,7 @@ fn unplugged_camera_is_reported_retried_and_recovered() {
         Ok(pipeline) => pipeline,
         Err(e) => panic!("pipeline did not start: {e}"),
     };
-    wait_for(&pipeline, |e| matches!(e, PipelineEvent::SourceProblem(p) if p.contains("camera 7")), "report of the lost camera");
+    wait_for(&pipeline, |e| matches!(e, PipelineEvent::SourceLost(error) if matches!(**error, SourceError::CameraLost(7))), "report of the lost camera");
     wait_for(&pipeline, |e| matches!(e, PipelineEvent::SourceRecovered), "recovery");
     // Frames flow again, from the re-opened source.
     let deadline = std::time::Instant::now() + PATIENCE;
@@ -127,7 +123,7 @@ fn demo_config() -> PipelineConfig {
 /// Model events until `done` says the last expected one came.
 fn model_events_until(pipeline: &Pipeline, done: impl Fn(&PipelineEvent) -> bool) -> Vec<PipelineEvent> {
     let is_model_event =
-        |e: &PipelineEvent| matches!(e, PipelineEvent::ModelLoaded(_) | PipelineEvent::ModelSwitchFailed { .. } | PipelineEvent::ModelFailed(_));
+        |e: &PipelineEvent| matches!(e, PipelineEvent::ModelSwitched { .. } | PipelineEvent::ModelSwitchFailed { .. } | PipelineEvent::InferenceFailed(_));
     events_until(pipeline, is_model_event, done, "model event")
 }
 
@@ -139,22 +135,27 @@ fn rapid_model_switches_end_on_the_last_one_asked_for() {
     let pipeline = Pipeline::start(demo_config()).unwrap_or_else(|e| panic!("pipeline did not start: {e}"));
     let (a, b) = (fixture("tiny.onnx"), fixture("tiny_nhwc.onnx"));
     // Ten requests in a row, alternating, a corrupt model among them; the last is `b`.
+    let mut last_id = None;
     for i in 0..10 {
         let path = match i {
             4 => fixture("not_image.onnx"),
             _ if i % 2 == 0 => a.clone(),
             _ => b.clone(),
         };
-        pipeline.switch_model(path);
+        last_id = Some(pipeline.switch_model(path));
     }
-    let events = model_events_until(&pipeline, |e| matches!(e, PipelineEvent::ModelLoaded(info) if info.path == b));
+    let events = model_events_until(&pipeline, |e| matches!(e, PipelineEvent::ModelSwitched { info, .. } if info.path == b));
+    match events.last() {
+        Some(PipelineEvent::ModelSwitched { id, .. }) => assert_eq!(Some(*id), last_id, "answered as the last request"),
+        other => panic!("{other:?}"),
+    }
     // Nothing after the last load is pending: no other model comes in later.
     std::thread::sleep(Duration::from_millis(500));
     let late: Vec<PipelineEvent> =
-        pipeline.events().try_iter().filter(|e| matches!(e, PipelineEvent::ModelLoaded(_) | PipelineEvent::ModelSwitchFailed { .. })).collect();
+        pipeline.events().try_iter().filter(|e| matches!(e, PipelineEvent::ModelSwitched { .. } | PipelineEvent::ModelSwitchFailed { .. })).collect();
     assert!(late.is_empty(), "after the last request: {late:?}");
     // Overtaken requests are never reported, not even the corrupt one.
-    assert!(events.iter().all(|e| !matches!(e, PipelineEvent::ModelSwitchFailed { .. } | PipelineEvent::ModelFailed(_))), "{events:?}");
+    assert!(events.iter().all(|e| !matches!(e, PipelineEvent::ModelSwitchFailed { .. } | PipelineEvent::InferenceFailed(_))), "{events:?}");
     // Results now come from the last model.
     let deadline = std::time::Instant::now() + PATIENCE;
     loop {
@@ -175,16 +176,18 @@ fn a_failed_switch_is_that_models_failure_only() {
     }
     let pipeline = Pipeline::start(demo_config()).unwrap_or_else(|e| panic!("pipeline did not start: {e}"));
     let corrupt = fixture("not_image.onnx");
-    pipeline.switch_model(corrupt.clone());
+    let asked = pipeline.switch_model(corrupt.clone());
     let events = model_events_until(&pipeline, |e| matches!(e, PipelineEvent::ModelSwitchFailed { .. }));
     match events.last() {
-        Some(PipelineEvent::ModelSwitchFailed { path, error }) => {
-            assert_eq!(path, &corrupt);
-            assert!(error.contains("not_image.onnx"), "{error}");
+        Some(PipelineEvent::ModelSwitchFailed { id, path, error }) => {
+            assert_eq!((*id, path), (asked, &corrupt));
+            // The model's own error (a graph that takes no image), naming its file.
+            assert!(matches!(**error, ModelError::Unsupported { .. }), "{error:?}");
+            assert!(error.to_string().contains("not_image.onnx"), "{error}");
         }
         other => panic!("{other:?}"),
     }
-    assert!(events.iter().all(|e| !matches!(e, PipelineEvent::ModelFailed(_))), "the running model did not fail: {events:?}");
+    assert!(events.iter().all(|e| !matches!(e, PipelineEvent::InferenceFailed(_))), "the running model did not fail: {events:?}");
     // The previous model keeps running.
     let result = pipeline.results().recv_timeout(PATIENCE).unwrap_or_else(|e| panic!("no result: {e}"));
     assert_eq!(result.model.path, fixture("tiny.onnx"));

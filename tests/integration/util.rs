@@ -41,7 +41,7 @@ pub fn stderr(output: &Output) -> String {
 /// True when ONNX Runtime loads; otherwise says why the calling test is skipped (a failure
 /// under `CI=true`, see [`missing_data`]).
 pub fn onnx_runtime_available() -> bool {
-    match emocam::runtime::environment() {
+    match emocam::inference::runtime::environment() {
         Ok(_) => true,
         Err(e) => {
             missing_data(&e.to_string());
@@ -74,7 +74,7 @@ pub fn missing_data(what: &str) {
 /// Annotated group photos: `$EMOCAM_FACES_DIR`, else `../shared/faces`.
 pub fn faces_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("EMOCAM_FACES_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("../shared/faces"));
-    if dir.join(emocam::eval_detect::ANNOTATIONS_FILE).is_file() {
+    if dir.join(emocam::vision::evaluate::ANNOTATIONS_FILE).is_file() {
         Some(dir)
     } else {
         missing_data(&format!("annotated photos not found at {} (set EMOCAM_FACES_DIR)", dir.display()));
@@ -84,7 +84,7 @@ pub fn faces_dir() -> Option<PathBuf> {
 
 /// The shipped default model (models/default.txt), if the checkout has one.
 pub fn default_model() -> Option<PathBuf> {
-    emocam::cli::resolve_model(None, &root().join("models")).ok().filter(|p| p.is_file())
+    emocam::inference::catalog::resolve_model(None, &root().join("models")).ok().filter(|p| p.is_file())
 }
 
 /// Parses JSON Lines output.

@@ -1,4 +1,4 @@
-//! `emocam eval-detect`: face-detection recall and false faces against annotated photos.
+//! Face-detection recall and false faces against annotated photos (`emocam eval-detect`).
 //!
 //! The photos of a folder with a `faces.json` (`{ "<file>": [[x, y, w, h], ...] }`) are scored
 //! as stills and as clips rendered from them (each photo scaled to the frame height, slowly
@@ -16,10 +16,10 @@ use opencv::imgproc;
 use opencv::objdetect::CascadeClassifier;
 use opencv::prelude::*;
 
-use crate::detect::{load_cascade, DetectError, DetectorSettings, FaceFinder};
-use crate::face::to_grey;
 use crate::source::{read_image, SourceError};
-use crate::track::iou;
+use crate::vision::detect::{load_cascade, DetectError, DetectorSettings, FaceFinder};
+use crate::vision::face::to_grey;
+use crate::vision::overlap::iou;
 
 /// The annotation file in a folder of annotated photos.
 pub const ANNOTATIONS_FILE: &str = "faces.json";
@@ -56,7 +56,6 @@ pub enum EvalError {
 
 /// A photo and its annotated face boxes, in the photo's pixels.
 pub struct AnnotatedPhoto {
-    pub path: PathBuf,
     pub image: Mat,
     pub faces: Vec<Rect>,
 }
@@ -75,7 +74,7 @@ pub fn load_annotated_photos(dir: &Path) -> Result<Vec<AnnotatedPhoto>, EvalErro
         .map(|(file, faces)| {
             let path = dir.join(file);
             let image = read_image(&path)?;
-            Ok(AnnotatedPhoto { path, image, faces: faces.iter().map(|&[x, y, w, h]| Rect::new(x, y, w, h)).collect() })
+            Ok(AnnotatedPhoto { image, faces: faces.iter().map(|&[x, y, w, h]| Rect::new(x, y, w, h)).collect() })
         })
         .collect()
 }
@@ -202,7 +201,7 @@ pub struct PlainHaar {
 
 impl PlainHaar {
     pub fn new(settings: DetectorSettings) -> Result<Self, DetectError> {
-        Ok(Self { cascade: load_cascade(&settings.cascade)?, settings })
+        Ok(Self { cascade: load_cascade(&settings.cascade_path())?, settings })
     }
 
     pub fn find(&mut self, grey: &Mat) -> Result<Vec<Rect>, DetectError> {
@@ -252,29 +251,20 @@ pub fn evaluate_clip(photos: &[AnnotatedPhoto], settings: &DetectorSettings, fra
     Ok(result)
 }
 
-/// Writes the clip `evaluate_clip` scores as a video (30 frames/s), complete or absent.
-pub fn write_clip(photos: &[AnnotatedPhoto], frame_size: Size, frames_per_photo: u32, path: &Path) -> anyhow::Result<u64> {
-    let mut video = crate::video_file::VideoFile::create(path, CLIP_FPS, frame_size)?;
-    for frame in clip_frames(photos, frame_size, frames_per_photo) {
-        video.write(&frame?.image)?;
-    }
-    Ok(video.finish()?)
-}
-
 /// The clip's frames: `frames_per_photo` of each photo, one photo after the other.
-fn clip_frames(photos: &[AnnotatedPhoto], frame_size: Size, frames_per_photo: u32) -> impl Iterator<Item = Result<AnnotatedFrame, EvalError>> + '_ {
+pub fn clip_frames(photos: &[AnnotatedPhoto], frame_size: Size, frames_per_photo: u32) -> impl Iterator<Item = Result<AnnotatedFrame, EvalError>> + '_ {
     photos.iter().flat_map(move |photo| (0..frames_per_photo).map(move |index| render_frame(photo, frame_size, index, frames_per_photo)))
 }
 
 /// The frame rate of written clips: a webcam's.
-const CLIP_FPS: f64 = 30.0;
+pub const CLIP_FPS: f64 = 30.0;
 
 /// Times and scores emocam's detector (`find`) and plain Haar on one frame (grey conversion
 /// included in each time).
 fn score_both(
     result: &mut Comparison,
     frame: &AnnotatedFrame,
-    mut find: impl FnMut(&Mat) -> Result<Vec<crate::detect::FoundFace>, DetectError>,
+    mut find: impl FnMut(&Mat) -> Result<Vec<crate::vision::detect::FoundFace>, DetectError>,
     plain: &mut PlainHaar,
 ) -> Result<(), EvalError> {
     let started = Instant::now();
@@ -391,7 +381,7 @@ mod tests {
         let mut image = Mat::new_rows_cols_with_default(300, 400, opencv::core::CV_8UC3, Scalar::all(0.0)).expect("image");
         let square = Rect::new(150, 100, 60, 60);
         imgproc::rectangle(&mut image, square, Scalar::all(255.0), imgproc::FILLED, imgproc::LINE_8, 0).expect("draw");
-        let photo = AnnotatedPhoto { path: PathBuf::from("square.png"), image, faces: vec![square] };
+        let photo = AnnotatedPhoto { image, faces: vec![square] };
         for size in [Size::new(640, 480), Size::new(1280, 720)] {
             for index in [0, 17, 29, 45] {
                 let frame = render_frame(&photo, size, index, 60).expect("render");

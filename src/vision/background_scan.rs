@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use opencv::core::{Mat, Rect};
 use opencv::prelude::*;
 
-use crate::detect::{full_scan, load_cascade, DetectError, DetectorSettings};
+use crate::vision::detect::{full_scan, load_cascade, DetectError, DetectorSettings};
 
 struct ScanRequest {
     grey: Mat,
@@ -35,7 +35,7 @@ pub struct BackgroundScanner {
 impl BackgroundScanner {
     /// A thread with its own copy of the cascade (a cascade is not shared between threads).
     pub fn start(settings: &DetectorSettings) -> Result<Self, DetectError> {
-        let mut cascade = load_cascade(&settings.cascade)?;
+        let mut cascade = load_cascade(&settings.cascade_path())?;
         let settings = settings.clone();
         let (requests, request_rx) = crossbeam_channel::bounded::<ScanRequest>(1);
         let (result_tx, results) = crossbeam_channel::bounded::<ScanResult>(1);

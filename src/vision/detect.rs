@@ -28,12 +28,18 @@ use opencv::imgproc;
 use opencv::objdetect::CascadeClassifier;
 use opencv::prelude::*;
 
-use crate::track::iou;
+use crate::vision::overlap::iou;
 
-/// Detector options (the app's "sensitivity" is `min_neighbors`).
-#[derive(Clone, Debug, PartialEq)]
+/// The cascade that finds faces unless told otherwise (OpenCV's frontal face model).
+pub const DEFAULT_CASCADE: &str = "frontalface_default";
+
+/// Detector options: the one set the command line, the app and its saved settings share
+/// (stored by serde under these field names).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct DetectorSettings {
-    pub cascade: PathBuf,
+    /// A short cascade name (`frontalface_default`, a file of `haarcascades/`) or a path.
+    pub cascade: String,
     /// Step between scan scales (OpenCV's `scaleFactor`), > 1.
     pub scale_factor: f64,
     /// Neighbouring hits needed to accept a face: higher means fewer false faces.
@@ -46,12 +52,52 @@ pub struct DetectorSettings {
 
 impl Default for DetectorSettings {
     fn default() -> Self {
+        Self { cascade: DEFAULT_CASCADE.into(), scale_factor: 1.1, min_neighbors: 5, min_face_fraction: 0.06, full_scan_interval_frames: 10 }
+    }
+}
+
+impl DetectorSettings {
+    /// The cascade file these settings name.
+    pub fn cascade_path(&self) -> PathBuf {
+        crate::resources::cascade_path(&self.cascade)
+    }
+
+    /// Every number brought into the range a detector accepts (NaN takes the default): for
+    /// settings read from a file anyone can edit, so that the app still starts.
+    pub fn within_ranges(self) -> Self {
+        let defaults = Self::default();
+        let clamp_f64 = |v: f64, range: std::ops::RangeInclusive<f64>, default: f64| if v.is_nan() { default } else { v.clamp(*range.start(), *range.end()) };
+        let clamp_f32 = |v: f32, range: std::ops::RangeInclusive<f32>, default: f32| if v.is_nan() { default } else { v.clamp(*range.start(), *range.end()) };
         Self {
-            cascade: crate::resources::cascade_path("frontalface_default"),
-            scale_factor: 1.1,
-            min_neighbors: 5,
-            min_face_fraction: 0.06,
-            full_scan_interval_frames: 10,
+            scale_factor: clamp_f64(self.scale_factor, SCALE_FACTOR_RANGE, defaults.scale_factor),
+            min_neighbors: self.min_neighbors.clamp(*MIN_NEIGHBORS_RANGE.start(), *MIN_NEIGHBORS_RANGE.end()),
+            min_face_fraction: clamp_f32(self.min_face_fraction, MIN_FACE_FRACTION_RANGE, defaults.min_face_fraction),
+            full_scan_interval_frames: self.full_scan_interval_frames.clamp(*FULL_SCAN_INTERVAL_RANGE.start(), *FULL_SCAN_INTERVAL_RANGE.end()),
+            ..self
+        }
+    }
+}
+
+/// The detector options given on a command line: each one given replaces that setting alone,
+/// so the app keeps its saved values for the rest.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DetectorOverrides {
+    pub cascade: Option<String>,
+    pub scale_factor: Option<f64>,
+    pub min_neighbors: Option<i32>,
+    pub min_face_fraction: Option<f32>,
+    pub full_scan_interval_frames: Option<u32>,
+}
+
+impl DetectorOverrides {
+    /// `base` with every given option in its place.
+    pub fn apply(&self, base: DetectorSettings) -> DetectorSettings {
+        DetectorSettings {
+            cascade: self.cascade.clone().unwrap_or(base.cascade),
+            scale_factor: self.scale_factor.unwrap_or(base.scale_factor),
+            min_neighbors: self.min_neighbors.unwrap_or(base.min_neighbors),
+            min_face_fraction: self.min_face_fraction.unwrap_or(base.min_face_fraction),
+            full_scan_interval_frames: self.full_scan_interval_frames.unwrap_or(base.full_scan_interval_frames),
         }
     }
 }
@@ -281,7 +327,7 @@ pub struct FaceFinder {
     /// scan interval doubles with each, to `MAX_QUIET_SCAN_DOUBLINGS` doublings.
     quiet_full_scans: u32,
     /// Live use: full scans on their own thread (see `background_scan`); `None`: in line.
-    background: Option<crate::background_scan::BackgroundScanner>,
+    background: Option<crate::vision::background_scan::BackgroundScanner>,
     /// Scratch images reused between frames.
     equalized: Mat,
     small: Mat,
@@ -293,7 +339,7 @@ impl FaceFinder {
         check_range("min neighbours", settings.min_neighbors, MIN_NEIGHBORS_RANGE)?;
         check_range("min face size", settings.min_face_fraction, MIN_FACE_FRACTION_RANGE)?;
         check_range("full-scan interval", settings.full_scan_interval_frames, FULL_SCAN_INTERVAL_RANGE)?;
-        let cascade = load_cascade(&settings.cascade)?;
+        let cascade = load_cascade(&settings.cascade_path())?;
         let verifier = load_cascade(&crate::resources::cascade_path(VERIFIER_CASCADE)).ok();
         Ok(Self {
             cascade,
@@ -312,12 +358,8 @@ impl FaceFinder {
     /// Runs the full scans on a thread of their own from now on (live use: the frame being
     /// tracked never waits for a scan). Still images are scanned in line all the same.
     pub fn scan_in_background(mut self) -> Result<Self, DetectError> {
-        self.background = Some(crate::background_scan::BackgroundScanner::start(&self.settings)?);
+        self.background = Some(crate::vision::background_scan::BackgroundScanner::start(&self.settings)?);
         Ok(self)
-    }
-
-    pub fn settings(&self) -> &DetectorSettings {
-        &self.settings
     }
 
     /// Forget tracked faces (when the source changes).
@@ -675,8 +717,8 @@ pub fn load_cascade(path: &std::path::Path) -> Result<CascadeClassifier, DetectE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::face::to_grey;
     use crate::source::DemoSource;
+    use crate::vision::face::to_grey;
 
     fn demo_grey(index: u64) -> Mat {
         let (_, frame) = DemoSource::new(false).expect("demo photos").render(index).expect("demo frame");
@@ -750,7 +792,7 @@ mod tests {
     #[test]
     fn full_scans_grow_rare_while_they_find_nothing_new_and_return_when_a_face_is_lost() {
         let mut finder = FaceFinder::new(one_large_face()).expect("cascade");
-        let base = finder.settings().full_scan_interval_frames;
+        let base = one_large_face().full_scan_interval_frames;
         let face = demo_grey(20);
         for _ in 0..(base * 20) {
             finder.find(&face).expect("detect");

@@ -90,8 +90,6 @@ pub enum SourceError {
     CameraLost(i32),
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
-    #[error(transparent)]
-    Output(#[from] crate::output_file::OutputError),
     #[error("demo: {0}")]
     Demo(String),
     #[error("reading frames")]
@@ -125,7 +123,6 @@ pub trait FrameSource: Send {
     fn frames_are_independent(&self) -> bool {
         false
     }
-    fn description(&self) -> String;
 }
 
 /// Opens `spec`; `loop_demo` makes the demo endless (live use) instead of one pass.
@@ -163,11 +160,6 @@ impl CameraSource {
         }
         Ok(Self { index, capture, frames_read: 0, started: std::time::Instant::now() })
     }
-
-    /// Indices among 0..`max` that open, for a camera picker.
-    pub fn probe(max: i32) -> Vec<i32> {
-        (0..max).filter(|&i| CameraSource::open(i).is_ok()).collect()
-    }
 }
 
 impl FrameSource for CameraSource {
@@ -192,10 +184,6 @@ impl FrameSource for CameraSource {
 
     fn is_camera(&self) -> bool {
         true
-    }
-
-    fn description(&self) -> String {
-        format!("camera {}", self.index)
     }
 }
 
@@ -271,15 +259,10 @@ impl FrameSource for VideoSource {
     fn frame_count(&self) -> Option<u64> {
         self.capture.get(videoio::CAP_PROP_FRAME_COUNT).ok().filter(|n| *n > 0.0).map(|n| n as u64)
     }
-
-    fn description(&self) -> String {
-        self.path.display().to_string()
-    }
 }
 
 /// One image, or the images of a folder in name order.
 pub struct StillSource {
-    description: String,
     paths: Vec<PathBuf>,
     next: usize,
 }
@@ -289,7 +272,7 @@ impl StillSource {
         check_is_file(path)?;
         // Decode once now so that a bad file fails at open time with a clear message.
         read_image(path)?;
-        Ok(Self { description: path.display().to_string(), paths: vec![path.to_path_buf()], next: 0 })
+        Ok(Self { paths: vec![path.to_path_buf()], next: 0 })
     }
 
     pub fn folder(dir: &Path) -> Result<Self, SourceError> {
@@ -300,7 +283,7 @@ impl StillSource {
         if paths.is_empty() {
             return Err(SourceError::EmptyFolder(dir.to_path_buf()));
         }
-        Ok(Self { description: dir.display().to_string(), paths, next: 0 })
+        Ok(Self { paths, next: 0 })
     }
 }
 
@@ -393,10 +376,6 @@ impl FrameSource for StillSource {
     fn frames_are_independent(&self) -> bool {
         true
     }
-
-    fn description(&self) -> String {
-        self.description.clone()
-    }
 }
 
 /// Replays a finite source from the start until `total_frames` frames were read (or plays it
@@ -451,10 +430,6 @@ impl FrameSource for Repeat {
     fn frames_are_independent(&self) -> bool {
         self.inner.frames_are_independent()
     }
-
-    fn description(&self) -> String {
-        self.inner.description()
-    }
 }
 
 /// The demo's frame size and rate: what a common webcam delivers.
@@ -465,7 +440,7 @@ pub const DEMO_FRAMES_PER_PHOTO: u64 = 300;
 
 /// Public-domain photos compiled into the binary, so the demo works from any folder.
 const DEMO_PHOTOS: [(&str, &[u8]); 2] =
-    [("astronaut", include_bytes!("../assets/astronaut.png")), ("grace_hopper", include_bytes!("../assets/grace_hopper.jpg"))];
+    [("astronaut", include_bytes!("../../assets/astronaut.png")), ("grace_hopper", include_bytes!("../../assets/grace_hopper.jpg"))];
 
 /// Slowly pans and zooms across each demo photo, like a camera watching a person.
 pub struct DemoSource {
@@ -529,25 +504,6 @@ impl FrameSource for DemoSource {
     fn frame_count(&self) -> Option<u64> {
         (!self.looping).then(|| self.length())
     }
-
-    fn description(&self) -> String {
-        "built-in demo".into()
-    }
-}
-
-/// Writes `frames` demo frames to a video file: a clip for tests and benchmarks.
-/// Complete or absent (see `video_file`); `false` (and no file) when `should_stop` says so first.
-pub fn write_demo_clip(path: &Path, frames: u64, should_stop: impl Fn() -> bool) -> anyhow::Result<bool> {
-    let demo = DemoSource::new(true)?;
-    let mut video = crate::video_file::VideoFile::create(path, DEMO_FPS, DEMO_SIZE)?;
-    for index in 0..frames {
-        if should_stop() {
-            return Ok(false);
-        }
-        video.write(&demo.render(index)?.1)?;
-    }
-    video.finish()?;
-    Ok(true)
 }
 
 #[cfg(test)]

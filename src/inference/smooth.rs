@@ -28,10 +28,6 @@ impl Smoother {
         Self { alpha: alpha.clamp(0.01, 1.0), state: HashMap::new(), frame: 0 }
     }
 
-    pub fn alpha(&self) -> f32 {
-        self.alpha
-    }
-
     /// Smooths one frame's faces in place: `faces` holds (track id, probabilities) pairs.
     pub fn apply<'a, I: IntoIterator<Item = (u64, &'a mut Vec<f32>)>>(&mut self, faces: I) {
         self.frame += 1;

@@ -6,7 +6,7 @@
 //! the source tree (where `scripts/setup.sh` puts it), then the system library folders.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use ort::environment::Environment;
 
@@ -27,8 +27,13 @@ pub enum RuntimeError {
          Run scripts/setup.sh, or set EMOCAM_ORT_LIB to the library's path"
     )]
     NotFound { searched: String },
-    #[error("could not load ONNX Runtime from {path}: {reason}")]
-    Load { path: PathBuf, reason: String },
+    #[error("could not load ONNX Runtime from {path}")]
+    Load {
+        path: PathBuf,
+        #[source]
+        /// Shared: the outcome of the one load is cloned to every caller.
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 static ENVIRONMENT: OnceLock<Result<Environment, RuntimeError>> = OnceLock::new();
@@ -63,7 +68,7 @@ fn load() -> Result<Environment, RuntimeError> {
         let searched = candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
         return Err(RuntimeError::NotFound { searched });
     };
-    let load_error = |reason: String| RuntimeError::Load { path: path.clone(), reason };
-    let builder = ort::init_from(path).map_err(|e| load_error(e.to_string()))?;
-    builder.with_name("emocam").build().map_err(|e| load_error(e.to_string()))
+    let load_error = |error: Arc<dyn std::error::Error + Send + Sync>| RuntimeError::Load { path: path.clone(), source: error };
+    let builder = ort::init_from(path).map_err(|e| load_error(Arc::new(e)))?;
+    builder.with_name("emocam").build().map_err(|e| load_error(Arc::new(e)))
 }

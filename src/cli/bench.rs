@@ -4,13 +4,31 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::BenchArgs;
-use crate::face::{Framing, GrayFace};
-use crate::model::Classifier;
+use clap::Args;
+
+use super::{number_in, DetectorArgs, ModelArgs};
+use crate::inference::classifier::Classifier;
 use crate::pipeline::{Mode, Pipeline, PipelineConfig, StageTimings};
 use crate::source::{self, SourceSpec};
+use crate::vision::face::{Framing, GrayFace};
 
-pub fn run(args: &BenchArgs) -> Result<()> {
+#[derive(Debug, Args)]
+pub(super) struct BenchArgs {
+    /// Source to measure (a clip: `emocam demo-clip clip.avi`)
+    source: String,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    detector: DetectorArgs,
+    /// Frames to process; the source is replayed from the start when it is shorter
+    #[arg(long, value_parser = number_in(1..=u64::MAX))]
+    frames: Option<u64>,
+    /// Single-face classification runs for the latency figure
+    #[arg(long, default_value_t = 2000, value_parser = number_in(1..=1_000_000u32))]
+    classify_runs: u32,
+}
+
+pub(super) fn run(args: &BenchArgs) -> Result<()> {
     let model_path = args.model.resolve()?;
     let spec: SourceSpec = args.source.parse().unwrap_or(SourceSpec::Demo);
     let wanted = args.frames;

@@ -1,26 +1,62 @@
-//! `emocam analyze` and `emocam models`: the headless analyzer.
+//! `emocam analyze`: the headless analyzer.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use opencv::core::{Mat, Vector};
-use opencv::imgcodecs;
+
 use opencv::prelude::*;
 
-use crate::annotate::{annotate, FaceAnnotation};
-use crate::cli::{AnalyzeArgs, ModelArgs};
-use crate::face::{Framing, GrayFace};
-use crate::model::{discover, Classifier};
-use crate::output_file::PendingFile;
-use crate::pipeline::{FaceResult, FrameResult, Mode, Pipeline, PipelineConfig, PipelineEvent};
-use crate::records::{FaceRecord, RecordFormat, RecordWriter};
-use crate::scores::top;
-use crate::source::{self, SourceSpec};
-use crate::video_file::VideoFile;
+use crate::output::annotate::{annotate, FaceAnnotation};
+use clap::Args;
 
-pub fn run(args: &AnalyzeArgs) -> Result<()> {
+use super::{number_in, DetectorArgs, ModelArgs};
+use crate::inference::classifier::Classifier;
+use crate::inference::scores::top;
+use crate::output::image::write_image;
+use crate::output::pending_file::PendingFile;
+use crate::output::records::{FaceRecord, RecordFormat, RecordWriter};
+use crate::output::video_file::VideoFile;
+use crate::pipeline::{FrameResult, Mode, Pipeline, PipelineConfig, PipelineEvent};
+use crate::source::{self, SourceSpec};
+use crate::vision::face::{Framing, GrayFace};
+
+/// `--smooth` without a value: the smoother's default weight, as clap takes it (text).
+const DEFAULT_ALPHA_ARG: &str = "0.3";
+const SMOOTHING_RANGE: std::ops::RangeInclusive<f32> = 0.01..=1.0;
+
+#[derive(Debug, Args)]
+pub(super) struct AnalyzeArgs {
+    /// Camera index, video file, image, folder of images, or `demo`
+    #[arg(required_unless_present = "faces")]
+    source: Option<String>,
+    /// Classify already-cropped face images in DIR (no detection); class subfolders named after
+    /// the model's labels are scored as ground truth
+    #[arg(long, value_name = "DIR", conflicts_with = "source")]
+    faces: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    detector: DetectorArgs,
+    /// Write JSON Lines records to FILE (`-`: standard output) [default when no output is given]
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write CSV records to FILE (`-`: standard output)
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Write annotated output: a video file (.mp4/.avi) or a folder of images
+    #[arg(long, value_name = "OUT")]
+    annotate: Option<PathBuf>,
+    /// Smooth probabilities over time per face (EMA weight of the newest frame, 0.01-1)
+    #[arg(long, value_name = "ALPHA", num_args = 0..=1, default_missing_value = DEFAULT_ALPHA_ARG, value_parser = number_in(SMOOTHING_RANGE))]
+    smooth: Option<f32>,
+    /// Stop after this many frames (cameras run until stopped otherwise)
+    #[arg(long, value_parser = number_in(1..=u64::MAX))]
+    max_frames: Option<u64>,
+}
+
+pub(super) fn run(args: &AnalyzeArgs) -> Result<()> {
     crate::interrupt::install().context("cannot set up signal handling")?;
     let model_path = args.model.resolve()?;
     refuse_outputs_over_inputs(args, &model_path)?;
@@ -79,7 +115,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
     progress.finish_and_clear();
     report_events(&pipeline)?;
     if let Some(failure) = pipeline.first_model_failure() {
-        bail!("{failure}");
+        return Err(anyhow::Error::new(failure));
     }
     if pipeline.events_dropped() > 0 {
         eprintln!("emocam: warning: {} more warnings not shown (too many at once)", pipeline.events_dropped());
@@ -142,8 +178,9 @@ fn file_identity(path: &Path) -> PathBuf {
 fn report_events(pipeline: &Pipeline) -> Result<()> {
     for event in pipeline.events().try_iter() {
         match event {
-            PipelineEvent::SourceProblem(problem) => eprintln!("emocam: warning: {problem}"),
-            PipelineEvent::ModelFailed(problem) => bail!("{problem}"),
+            PipelineEvent::SourceLost(error) => eprintln!("emocam: warning: {}", crate::errors::one_line(&*error)),
+            PipelineEvent::DetectionFailed(error) => eprintln!("emocam: warning: {}", crate::errors::one_line(&*error)),
+            PipelineEvent::InferenceFailed(error) => return Err(anyhow::Error::new(error)),
             _ => {}
         }
     }
@@ -226,7 +263,7 @@ impl Annotator {
     fn write(&mut self, result: &FrameResult) -> Result<()> {
         let Some(frame) = &result.frame else { return Ok(()) };
         let mut image = frame.try_clone()?;
-        let faces: Vec<FaceAnnotation<'_>> = result.faces.iter().map(FaceResult::annotation).collect();
+        let faces: Vec<FaceAnnotation<'_>> = result.faces.iter().map(FaceAnnotation::from).collect();
         annotate(&mut image, &faces, &result.model.labels)?;
         match self {
             Annotator::Images { dir, single_file } => {
@@ -234,7 +271,7 @@ impl Annotator {
                     Some(path) => path.clone(),
                     None => annotated_image_path(dir, Path::new(&result.source_name), result.frame_index),
                 };
-                write_image(&path, &image)
+                Ok(write_image(&path, &image)?)
             }
             Annotator::Video { target, video, fps } => {
                 let video = match video {
@@ -270,17 +307,6 @@ fn annotated_image_path(dir: &Path, source: &Path, frame_index: u64) -> PathBuf 
 
 /// Image formats that hold no colour: the coloured boxes go to a PNG beside the name.
 const GREY_ONLY_IMAGE_EXTENSIONS: &[&str] = &["pgm", "pbm"];
-
-/// Writes an image, complete or not at all (the format follows the extension), with the path
-/// in the error.
-pub fn write_image(path: &Path, image: &Mat) -> Result<()> {
-    let file = PendingFile::beside(path)?;
-    let ok = imgcodecs::imwrite(file.path(), image, &Vector::new()).unwrap_or(false);
-    if !ok {
-        bail!("cannot write image {}", path.display());
-    }
-    Ok(file.commit()?)
-}
 
 /// Faces per inference batch in `--faces` mode.
 const FACE_BATCH: usize = 64;
@@ -338,8 +364,8 @@ fn classify_faces(dir: &Path, model_path: &Path, model_args: &ModelArgs, writers
                 track_id: 0,
                 x: 0,
                 y: 0,
-                w: crate::face::FACE_SIDE_PX,
-                h: crate::face::FACE_SIDE_PX,
+                w: crate::vision::face::FACE_SIDE_PX,
+                h: crate::vision::face::FACE_SIDE_PX,
                 label: &labels[best],
                 confidence,
                 probabilities: probs,
@@ -371,31 +397,13 @@ fn classify_faces(dir: &Path, model_path: &Path, model_args: &ModelArgs, writers
     Ok(())
 }
 
-/// `emocam models`.
-pub fn list_models(args: &ModelArgs) -> Result<()> {
-    let dir = args.models_dir();
-    let paths = discover(&dir).with_context(|| format!("cannot read models folder {}", dir.display()))?;
-    if paths.is_empty() {
-        bail!("no .onnx models in {}", dir.display());
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smooth_without_a_value_is_the_smoothers_default() {
+        assert_eq!(DEFAULT_ALPHA_ARG.parse::<f32>().ok(), Some(crate::inference::smooth::DEFAULT_ALPHA));
+        assert!(SMOOTHING_RANGE.contains(&crate::inference::smooth::DEFAULT_ALPHA));
     }
-    let default = crate::cli::resolve_model(None, &dir).ok();
-    for path in paths {
-        let marker = if default.as_deref() == Some(path.as_path()) { " (default)" } else { "" };
-        match Classifier::load(&path, args.classifier_options()) {
-            Ok(classifier) => {
-                let info = classifier.info();
-                println!("{}{marker}", path.display());
-                println!("  {}", info.summary());
-                println!("  labels: {}", info.labels.join(", "));
-                let n = &info.normalization;
-                println!("  input: pixel*{:.6}, mean {:?}, std {:?}; output: {:?}", n.pixel_scale, n.mean, n.std, info.output_kind);
-                if let Some(arch) = &info.architecture {
-                    println!("  architecture: {arch}");
-                }
-            }
-            Err(crate::model::ModelError::Runtime(e)) => return Err(e.into()),
-            Err(error) => println!("{}{marker}\n  unusable: {error}", path.display()),
-        }
-    }
-    Ok(())
 }

@@ -8,7 +8,7 @@ use opencv::core::{Mat, Size, CV_8UC1};
 use opencv::imgproc;
 use opencv::prelude::*;
 
-use crate::face::{GrayFace, FACE_SIDE_PX};
+use crate::vision::face::{GrayFace, FACE_SIDE_PX};
 
 /// Memory order of an image tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,24 +81,37 @@ impl Default for Normalization {
     }
 }
 
+/// Normalisation numbers that can't be used.
+#[derive(Debug, thiserror::Error)]
+pub enum NormalizationError {
+    #[error("'{name}' has {count} values for a {channels}-channel input")]
+    ValueCount { name: &'static str, count: usize, channels: usize },
+    #[error("'std' must be above zero, got {0:?}")]
+    Std(Vec<f32>),
+    #[error("'mean' must be a number, got {0:?}")]
+    Mean(Vec<f32>),
+    #[error("'pixel_scale' must be above zero, got {0}")]
+    PixelScale(f32),
+}
+
 impl Normalization {
     /// Checks that mean/std fit `channels` and that no std is zero.
-    pub fn validate(&self, channels: usize) -> Result<(), String> {
+    pub fn validate(&self, channels: usize) -> Result<(), NormalizationError> {
         for (name, values) in [("mean", &self.mean), ("std", &self.std)] {
             if values.len() != 1 && values.len() != channels {
-                return Err(format!("'{name}' has {} values for a {channels}-channel input", values.len()));
+                return Err(NormalizationError::ValueCount { name, count: values.len(), channels });
             }
         }
         // Numbers from a model file are untrusted: NaN or a zero scale would make every face
         // the same, and every score meaningless.
         if self.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-            return Err(format!("'std' must be above zero, got {:?}", self.std));
+            return Err(NormalizationError::Std(self.std.clone()));
         }
         if self.mean.iter().any(|m| !m.is_finite()) {
-            return Err(format!("'mean' must be a number, got {:?}", self.mean));
+            return Err(NormalizationError::Mean(self.mean.clone()));
         }
         if !(self.pixel_scale.is_finite() && self.pixel_scale > 0.0) {
-            return Err(format!("'pixel_scale' must be above zero, got {}", self.pixel_scale));
+            return Err(NormalizationError::PixelScale(self.pixel_scale));
         }
         Ok(())
     }

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::inference::scores::top;
 use crate::pipeline::FrameResult;
-use crate::scores::top;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordFormat {
@@ -47,7 +47,7 @@ pub enum RecordError {
     #[error("writing CSV")]
     Csv(#[from] csv::Error),
     #[error(transparent)]
-    Output(#[from] crate::output_file::OutputError),
+    Output(#[from] crate::output::pending_file::OutputError),
     #[error("the model's labels changed from {old:?} to {new:?}; a CSV file holds one label set, start a new file")]
     LabelsChanged { old: Vec<String>, new: Vec<String> },
 }
@@ -58,9 +58,8 @@ pub struct RecordWriter {
     json: Option<Box<dyn Write + Send>>,
     csv: Option<csv::Writer<Box<dyn Write + Send>>>,
     labels: Option<Vec<String>>,
-    records_written: u64,
     /// The file being written when the records go to their target only once complete.
-    pending: Option<crate::output_file::PendingFile>,
+    pending: Option<crate::output::pending_file::PendingFile>,
 }
 
 /// Standard output as the process got it, `None` if it was closed. `main` calls this first.
@@ -121,7 +120,7 @@ impl RecordWriter {
         if path.as_os_str() == "-" {
             return Self::create(path, format);
         }
-        let pending = crate::output_file::PendingFile::beside(path)?;
+        let pending = crate::output::pending_file::PendingFile::beside(path)?;
         let file = File::create(pending.path()).map_err(|source| RecordError::Create { path: path.to_path_buf(), source })?;
         let mut writer = Self::new(Box::new(BufWriter::new(file)), format);
         writer.pending = Some(pending);
@@ -146,11 +145,7 @@ impl RecordWriter {
             RecordFormat::JsonLines => (Some(out), None),
             RecordFormat::Csv => (None, Some(csv::Writer::from_writer(out))),
         };
-        Self { format, json, csv, labels: None, records_written: 0, pending: None }
-    }
-
-    pub fn records_written(&self) -> u64 {
-        self.records_written
+        Self { format, json, csv, labels: None, pending: None }
     }
 
     /// Writes one record per face of `result`.
@@ -223,7 +218,6 @@ impl RecordWriter {
                 }
             }
         }
-        self.records_written += 1;
         Ok(())
     }
 

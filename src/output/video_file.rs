@@ -10,7 +10,7 @@ use opencv::core::{Mat, Size};
 use opencv::prelude::*;
 use opencv::videoio;
 
-use crate::output_file::{OutputError, PendingFile};
+use crate::output::pending_file::{OutputError, PendingFile};
 
 /// Why a video could not be written. Each message names the file.
 #[derive(Debug, thiserror::Error)]

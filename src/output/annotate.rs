@@ -7,8 +7,9 @@ use opencv::core::{Mat, Point, Rect, Scalar};
 use opencv::imgproc;
 use opencv::prelude::*;
 
-use crate::layout::{layout_faces, FaceToPlace, LayoutSizes};
-use crate::scores::top;
+use crate::inference::scores::top;
+use crate::output::layout::{layout_faces, FaceToPlace, LayoutSizes};
+use crate::pipeline::FaceResult;
 
 /// A face to draw: its box (frame pixels), track id and probabilities in label order.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,6 +17,12 @@ pub struct FaceAnnotation<'a> {
     pub track_id: u64,
     pub bbox: Rect,
     pub probabilities: &'a [f32],
+}
+
+impl<'a> From<&'a FaceResult> for FaceAnnotation<'a> {
+    fn from(face: &'a FaceResult) -> Self {
+        Self { track_id: face.track_id, bbox: face.bbox, probabilities: &face.probabilities }
+    }
 }
 
 /// The colour (RGB) of each emotion, by name, so that "happy" looks the same in a 6- and a

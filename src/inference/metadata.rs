@@ -23,6 +23,23 @@ pub mod keys {
     pub const PUBLICTEST_ACCURACY: &str = "publictest_accuracy";
 }
 
+/// A metadata value that is not of the kind its key needs.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("'{key}' is not a number: {value}")]
+    NotANumber { key: String, value: String },
+    #[error("'{key}' holds a non-number: {value}")]
+    NonNumberInList { key: String, value: String },
+    #[error("'{key}' holds a non-string: {value}")]
+    NonStringInList { key: String, value: String },
+    #[error("'{key}' is not a list of names: {value}")]
+    NotNames { key: String, value: String },
+    #[error("expected a JSON object of metadata keys")]
+    NotAnObject,
+    #[error("not valid JSON")]
+    Json(#[source] serde_json::Error),
+}
+
 /// Key/value metadata of one model, embedded and sidecar merged.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Metadata {
@@ -43,11 +60,11 @@ impl Metadata {
     }
 
     /// Parses a sidecar JSON object.
-    pub fn from_json(text: &str) -> Result<Self, String> {
+    pub fn from_json(text: &str) -> Result<Self, MetadataError> {
         match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(values)) => Ok(Self { values }),
-            Ok(_) => Err("expected a JSON object of metadata keys".into()),
-            Err(e) => Err(e.to_string()),
+            Ok(_) => Err(MetadataError::NotAnObject),
+            Err(e) => Err(MetadataError::Json(e)),
         }
     }
 
@@ -55,10 +72,6 @@ impl Metadata {
     pub fn merged_with(mut self, other: Metadata) -> Self {
         self.values.extend(other.values);
         self
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
     }
 
     /// A text value, made safe to print (see `printable`).
@@ -70,22 +83,23 @@ impl Metadata {
         }
     }
 
-    pub fn number(&self, key: &str) -> Result<Option<f32>, String> {
+    pub fn number(&self, key: &str) -> Result<Option<f32>, MetadataError> {
+        let not_a_number = |value: String| MetadataError::NotANumber { key: key.to_string(), value };
         match self.values.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => Ok(n.as_f64().map(|v| v as f32)),
-            Some(Value::String(s)) => s.trim().parse::<f32>().map(Some).map_err(|_| format!("'{key}' is not a number: {s:?}")),
-            Some(other) => Err(format!("'{key}' is not a number: {other}")),
+            Some(Value::String(s)) => s.trim().parse::<f32>().map(Some).map_err(|_| not_a_number(format!("{s:?}"))),
+            Some(other) => Err(not_a_number(other.to_string())),
         }
     }
 
     /// A number or a list of numbers (per-channel mean/std).
-    pub fn numbers(&self, key: &str) -> Result<Option<Vec<f32>>, String> {
+    pub fn numbers(&self, key: &str) -> Result<Option<Vec<f32>>, MetadataError> {
         match self.values.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|v| v.as_f64().map(|f| f as f32).ok_or_else(|| format!("'{key}' holds a non-number: {v}")))
+                .map(|v| v.as_f64().map(|f| f as f32).ok_or_else(|| MetadataError::NonNumberInList { key: key.to_string(), value: v.to_string() }))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
             Some(_) => self.number(key).map(|n| n.map(|v| vec![v])),
@@ -93,16 +107,16 @@ impl Metadata {
     }
 
     /// A JSON list of strings, or a comma-separated string.
-    pub fn strings(&self, key: &str) -> Result<Option<Vec<String>>, String> {
+    pub fn strings(&self, key: &str) -> Result<Option<Vec<String>>, MetadataError> {
         match self.values.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|v| v.as_str().map(printable).ok_or_else(|| format!("'{key}' holds a non-string: {v}")))
+                .map(|v| v.as_str().map(printable).ok_or_else(|| MetadataError::NonStringInList { key: key.to_string(), value: v.to_string() }))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
             Some(Value::String(s)) => Ok(Some(s.split(',').map(|p| printable(p.trim())).filter(|p| !p.is_empty()).collect())),
-            Some(other) => Err(format!("'{key}' is not a list of names: {other}")),
+            Some(other) => Err(MetadataError::NotNames { key: key.to_string(), value: other.to_string() }),
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Runs the default cascade on FER-2013 faces (upscaled, since 48 px is near the cascade's
 //! 24 px limit) and reports the median crop side over box width and the vertical offset of the
-//! crop centre: the [`crate::face::Framing`] that makes live crops look like training data.
+//! crop centre: the [`crate::vision::face::Framing`] that makes live crops look like training data.
 
 use std::path::{Path, PathBuf};
 
@@ -11,14 +11,25 @@ use opencv::core::{Rect, Size, Vector};
 use opencv::imgproc;
 use opencv::prelude::*;
 
-use crate::detect::load_cascade;
-use crate::face::to_grey;
 use crate::source::{is_image_path, read_image};
+use crate::vision::detect::load_cascade;
+use crate::vision::face::to_grey;
 
 /// FER faces are upscaled to this side before detection.
 const UPSCALED_SIDE_PX: i32 = 192;
 
-pub fn run(dir: &Path, limit: usize) -> Result<()> {
+/// Options of `emocam measure-framing`.
+#[derive(Debug, clap::Args)]
+pub(super) struct MeasureFramingArgs {
+    /// Folder of face images, searched recursively (e.g. ../shared/fer2013/train)
+    dir: PathBuf,
+    /// Images to measure
+    #[arg(long, default_value_t = 3000)]
+    limit: usize,
+}
+
+pub(super) fn run(MeasureFramingArgs { dir, limit }: &MeasureFramingArgs) -> Result<()> {
+    let (dir, limit) = (dir.as_path(), *limit);
     let mut files = Vec::new();
     collect_images(dir, &mut files)?;
     files.sort();
@@ -27,7 +38,7 @@ pub fn run(dir: &Path, limit: usize) -> Result<()> {
     }
     // Spread the sample over all classes instead of taking the first folder.
     let step = (files.len() / limit.max(1)).max(1);
-    let mut cascade = load_cascade(&crate::resources::cascade_path("frontalface_default"))?;
+    let mut cascade = load_cascade(&crate::resources::cascade_path(crate::vision::detect::DEFAULT_CASCADE))?;
     let (mut scales, mut shifts) = (Vec::new(), Vec::new());
     let mut measured = 0;
     for path in files.iter().step_by(step).take(limit) {

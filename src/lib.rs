@@ -16,7 +16,7 @@ pub mod cli;
 pub mod errors;
 pub mod inference;
 pub mod interrupt;
-pub mod output;
+pub(crate) mod output;
 pub mod pipeline;
 pub mod resources;
 pub mod source;

@@ -5,8 +5,8 @@
 
 pub mod catalog;
 pub mod classifier;
-pub mod metadata;
+pub(crate) mod metadata;
 pub mod preprocess;
 pub mod runtime;
 pub mod scores;
-pub mod smooth;
+pub(crate) mod smooth;

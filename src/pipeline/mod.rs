@@ -9,7 +9,7 @@
 mod capture;
 mod channels;
 mod infer;
-pub mod latest;
+pub(crate) mod latest;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -3,8 +3,8 @@
 //! each face as the models were trained on it ([`face`]); [`evaluate`] scores detection against
 //! annotated photos.
 
-pub mod background_scan;
+pub(crate) mod background_scan;
 pub mod detect;
 pub mod evaluate;
 pub mod face;
-pub mod overlap;
+pub(crate) mod overlap;

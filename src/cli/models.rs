@@ -36,7 +36,7 @@ pub(super) fn run(ModelsArgs { model: args }: &ModelsArgs) -> Result<()> {
                 }
             }
             Err(crate::inference::classifier::ModelError::Runtime(e)) => return Err(e.into()),
-            Err(error) => println!("{}{marker}\n  unusable: {error}", path.display()),
+            Err(error) => println!("{}{marker}\n  unusable: {}", path.display(), crate::errors::one_line(&error)),
         }
     }
     Ok(())

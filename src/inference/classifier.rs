@@ -159,13 +159,18 @@ pub struct ModelInfo {
     pub dataset: Option<String>,
     /// Accuracy on FER-2013 PublicTest as recorded by `training/`, 0..1.
     pub publictest_accuracy: Option<f32>,
+    /// Multiply-adds per face, mirror averaging included: the cost of a face, comparable
+    /// between models.
+    pub mult_adds_per_face: Option<f64>,
 }
 
 impl ModelInfo {
     /// One line for menus and `emocam models`.
     pub fn summary(&self) -> String {
         let accuracy = self.publictest_accuracy.map(|a| format!(", PublicTest {:.1}%", a * 100.0)).unwrap_or_default();
-        format!("{} ({}x{}x{} {}{accuracy})", self.display_name, self.input.channels, self.input.height, self.input.width, self.input.layout)
+        let cost = self.mult_adds_per_face.map(|m| format!(", {:.0} M mult-adds per face", m / 1e6)).unwrap_or_default();
+        let classes = if self.labels.is_empty() { String::new() } else { format!(", {} classes", self.labels.len()) };
+        format!("{} ({}x{}x{} {}{classes}{accuracy}{cost})", self.display_name, self.input.channels, self.input.height, self.input.width, self.input.layout)
     }
 }
 
@@ -336,6 +341,7 @@ impl Classifier {
                 architecture: meta.text(keys::ARCHITECTURE),
                 dataset: meta.text(keys::DATASET),
                 publictest_accuracy: meta.number(keys::PUBLICTEST_ACCURACY).map_err(|e| bad_metadata(e.into()))?,
+                mult_adds_per_face: mult_adds_per_face(&meta).map_err(bad_metadata)?,
             }),
             input_buffer: Vec::new(),
         };
@@ -414,6 +420,12 @@ impl Classifier {
         }
         Ok((values.to_vec(), num_outputs))
     }
+}
+
+/// The model's cost per face from its metadata: one pass, twice with mirror averaging.
+fn mult_adds_per_face(meta: &Metadata) -> Result<Option<f64>, BadMetadata> {
+    let passes = if meta.text(keys::FLIP_TTA).is_some_and(|flip| flip == "true") { 2.0 } else { 1.0 };
+    Ok(meta.number(keys::MACS)?.filter(|m| m.is_finite() && *m > 0.0).map(|m| f64::from(m) * passes))
 }
 
 /// Whether a row of scores is probabilities: each finite and in 0..1, summing to one.

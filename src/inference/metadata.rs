@@ -21,6 +21,10 @@ pub mod keys {
     pub const ARCHITECTURE: &str = "architecture";
     pub const DATASET: &str = "dataset";
     pub const PUBLICTEST_ACCURACY: &str = "publictest_accuracy";
+    /// Multiply-adds of one pass of the network over one face (`training/` counts them).
+    pub const MACS: &str = "macs";
+    /// `true` when the graph also runs the mirror image (twice the multiply-adds).
+    pub const FLIP_TTA: &str = "flip_tta";
 }
 
 /// A metadata value that is not of the kind its key needs.

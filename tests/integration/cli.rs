@@ -111,8 +111,22 @@ fn models_command_lists_input_spec_and_labels() {
     let out = run(&["models", "--models-dir", root().join("tests/fixtures").to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("Tiny test model (1x48x48 NCHW)"), "{text}");
-    assert!(text.contains("Tiny test model (NHWC) (1x48x48 NHWC)"), "{text}");
+    assert!(text.contains("Tiny test model (1x48x48 NCHW, 6 classes"), "{text}");
+    assert!(text.contains("Tiny test model (NHWC) (1x48x48 NHWC, 6 classes"), "{text}");
     assert!(text.contains("labels: angry, fear, happy, sad, surprise, neutral"), "{text}");
     assert!(text.contains("not_image.onnx") && text.contains("unusable"), "{text}");
+}
+
+#[test]
+fn models_command_says_what_each_shipped_model_costs_and_scores() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let out = run(&["models"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    // EmoNet Tiny: 24.2 M multiply-adds a pass, twice with its mirror averaging.
+    let tiny = text.lines().find(|l| l.trim_start().starts_with("EmoNet Tiny (")).unwrap_or_else(|| panic!("no EmoNet Tiny in {text}"));
+    assert!(tiny.contains("6 classes") && tiny.contains("PublicTest 66.7%") && tiny.contains("48 M mult-adds per face"), "{tiny}");
+    assert!(text.contains("(default)"), "{text}");
 }

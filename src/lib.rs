@@ -6,7 +6,7 @@
 //!   is framed;
 //! - [`inference`]: ONNX models that classify the crops;
 //! - [`pipeline`]: the capture and inference threads and the channels between them;
-//! - [`output`]: records, annotated images and videos, files complete or absent;
+//! - `output`: records, annotated images and videos, files complete or absent;
 //! - [`app`] (the desktop app) and [`cli`] (the commands; nothing imports from it).
 //!
 //! [`errors`], [`interrupt`] and [`resources`] serve every layer. ARCHITECTURE.md has the map.

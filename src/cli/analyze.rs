@@ -221,7 +221,7 @@ fn progress_bar(length: Option<u64>) -> ProgressBar {
 }
 
 /// Annotated output: one image per input image (stills), or a video (everything else).
-/// Every file it writes reaches its name only complete (see `output_file`).
+/// Every file it writes reaches its name only complete (see `pending_file`).
 enum Annotator {
     Images {
         dir: PathBuf,

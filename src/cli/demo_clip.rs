@@ -30,7 +30,7 @@ pub(super) fn run(DemoClipArgs { output, frames }: &DemoClipArgs) -> Result<()> 
 }
 
 /// Writes `frames` demo frames to a video file: a clip for tests and benchmarks.
-/// Complete or absent (see `video_file`); `false` (and no file) when `should_stop` says so first.
+/// Complete or absent (see `output::video_file`); `false` (and no file) when `should_stop` says so first.
 fn write_demo_clip(path: &Path, frames: u64, should_stop: impl Fn() -> bool) -> anyhow::Result<bool> {
     let demo = DemoSource::new(true)?;
     let mut video = VideoFile::create(path, DEMO_FPS, DEMO_SIZE)?;

@@ -2,7 +2,7 @@
 //!
 //! Any ONNX image classifier with one float image input works: the layout, channels and size
 //! are read from the graph, labels and normalisation from the model's metadata or sidecar
-//! ([`crate::inference::metadata`]). Whether the output is logits or probabilities comes from the metadata,
+//! (`inference::metadata`). Whether the output is logits or probabilities comes from the metadata,
 //! or is detected on a warm-up run.
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! Classifying 48x48 faces with an ONNX model: the ONNX Runtime library ([`runtime`]), what a
-//! model says about itself ([`metadata`]), the input tensor ([`preprocess`]), the loaded model
-//! ([`classifier`]), scores to probabilities ([`scores`]), smoothing per face ([`smooth`]) and
+//! model says about itself (`metadata`), the input tensor ([`preprocess`]), the loaded model
+//! ([`classifier`]), scores to probabilities ([`scores`]), smoothing per face (`smooth`) and
 //! the models installed ([`catalog`]).
 
 pub mod catalog;

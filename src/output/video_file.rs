@@ -1,7 +1,7 @@
 //! Video files that are complete or absent.
 //!
 //! OpenCV's `VideoWriter` reports no write errors: on a full disk it writes a short file and
-//! says nothing. So a [`VideoFile`] is written under a temporary name (see `output_file`), read
+//! says nothing. So a [`VideoFile`] is written under a temporary name (see `pending_file`), read
 //! back when finished, and moved to its name only if every frame written can be read again.
 
 use std::path::Path;

@@ -1,5 +1,5 @@
 //! Finding faces in grey frames: Haar cascades made cheap by tracking ([`detect`], with full
-//! scans on their own thread live, [`background_scan`]), box overlap ([`overlap`]), and the crop of
+//! scans on their own thread live, `background_scan`), box overlap (`overlap`), and the crop of
 //! each face as the models were trained on it ([`face`]); [`evaluate`] scores detection against
 //! annotated photos.
 

@@ -110,55 +110,64 @@ impl OpenWindow {
         };
         let mut open = true;
         let mut browse = None;
-        egui::Window::new(title).id(egui::Id::unique("emocam-open")).open(&mut open).collapsible(false).resizable(false).show(ctx, |ui| {
-            ui.horizontal(|ui| {
-                let idle = self.browsing.is_none();
-                let label = if kind == OpenKind::Model { "Choose a model file…" } else { "Choose a file…" };
-                if ui.add_enabled(idle, egui::Button::new(label)).clicked() {
-                    browse = Some(false);
-                }
-                if kind == OpenKind::Source && ui.add_enabled(idle, egui::Button::new("Choose a folder…")).clicked() {
-                    browse = Some(true);
-                }
-                if !idle {
-                    ui.spinner();
-                    ui.label("waiting for the file dialog…");
-                }
-            });
-            ui.add_space(6.0);
-            ui.label(match kind {
-                OpenKind::Source => "Or type the path of a video, a photo or a folder of photos:",
-                OpenKind::Model => "Or type the path of an .onnx file:",
-            });
-            let submitted = ui
-                .horizontal(|ui| {
-                    let label = ui.label(PATH_FIELD);
-                    let hint = if kind == OpenKind::Model { "/path/to/model.onnx" } else { "/path/to/video.mp4" };
-                    let field = ui.add(egui::TextEdit::singleline(&mut self.path).hint_text(hint).desired_width(360.0)).labelled_by(label.id);
-                    if std::mem::take(&mut self.focus_field) {
-                        field.request_focus();
+        // Centred below the top bar, so that it covers neither the menus nor the face panel.
+        let top_centre = ctx.content_rect().center_top() + egui::vec2(0.0, 60.0);
+        egui::Window::new(title)
+            .id(egui::Id::unique("emocam-open"))
+            .open(&mut open)
+            .collapsible(false)
+            .resizable(false)
+            .pivot(egui::Align2::CENTER_TOP)
+            .default_pos(top_centre)
+            .show(ctx, |ui| {
+                ui.horizontal(|ui| {
+                    let idle = self.browsing.is_none();
+                    let label = if kind == OpenKind::Model { "Choose a model file…" } else { "Choose a file…" };
+                    if ui.add_enabled(idle, egui::Button::new(label)).clicked() {
+                        browse = Some(false);
                     }
-                    let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                    ui.button(OPEN_BUTTON).clicked() || entered
-                })
-                .inner;
-            if submitted {
-                let path = PathBuf::from(self.path.trim());
-                let usable = match kind {
-                    OpenKind::Model => path.is_file(),
-                    OpenKind::Source => path.exists(),
-                };
-                if usable {
-                    chosen = Some(path);
-                } else {
-                    self.problem = Some(format!("Nothing at {}", path.display()));
-                    self.focus_field = true;
+                    if kind == OpenKind::Source && ui.add_enabled(idle, egui::Button::new("Choose a folder…")).clicked() {
+                        browse = Some(true);
+                    }
+                    if !idle {
+                        ui.spinner();
+                        ui.label("waiting for the file dialog…");
+                    }
+                });
+                ui.add_space(6.0);
+                ui.label(match kind {
+                    OpenKind::Source => "Or type the path of a video, a photo or a folder of photos:",
+                    OpenKind::Model => "Or type the path of an .onnx file:",
+                });
+                let submitted = ui
+                    .horizontal(|ui| {
+                        let label = ui.label(PATH_FIELD);
+                        let hint = if kind == OpenKind::Model { "/path/to/model.onnx" } else { "/path/to/video.mp4" };
+                        let field = ui.add(egui::TextEdit::singleline(&mut self.path).hint_text(hint).desired_width(360.0)).labelled_by(label.id);
+                        if std::mem::take(&mut self.focus_field) {
+                            field.request_focus();
+                        }
+                        let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                        ui.button(OPEN_BUTTON).clicked() || entered
+                    })
+                    .inner;
+                if submitted {
+                    let path = PathBuf::from(self.path.trim());
+                    let usable = match kind {
+                        OpenKind::Model => path.is_file(),
+                        OpenKind::Source => path.exists(),
+                    };
+                    if usable {
+                        chosen = Some(path);
+                    } else {
+                        self.problem = Some(format!("Nothing at {}", path.display()));
+                        self.focus_field = true;
+                    }
                 }
-            }
-            if let Some(problem) = &self.problem {
-                ui.colored_label(ui.visuals().warn_fg_color, problem);
-            }
-        });
+                if let Some(problem) = &self.problem {
+                    ui.colored_label(ui.visuals().warn_fg_color, problem);
+                }
+            });
         if let Some(folder) = browse {
             self.problem = None;
             self.browse(kind, folder, repaint);

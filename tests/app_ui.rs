@@ -48,7 +48,11 @@ fn options(source: Option<SourceSpec>, models_dir: &Path, screenshots: &Path) ->
 
 /// A harness showing a freshly started app (the app needs the harness's egui context).
 fn start(options: AppOptions) -> Harness<'static, Option<EmocamApp>> {
-    let mut harness = Harness::builder().with_size([1280.0, 800.0]).build_ui_state(
+    start_sized(options, [1280.0, 800.0])
+}
+
+fn start_sized(options: AppOptions, size: [f32; 2]) -> Harness<'static, Option<EmocamApp>> {
+    let mut harness = Harness::builder().with_size(size).build_ui_state(
         |ui, app: &mut Option<EmocamApp>| {
             if let Some(app) = app {
                 app.ui(ui);
@@ -230,4 +234,197 @@ fn clicking_a_face_selects_it() {
     assert_eq!(app(&harness).selected_face(), Some(other), "the clicked face is not selected");
     assert!(app(&harness).face_was_picked());
     assert!(harness.query_by_label(&format!("Face #{other} (picked)")).is_some(), "the side panel does not show the picked face");
+}
+
+/// Copies of the fixture model in a models folder, in file-name order.
+fn model_copies(dir: &Path, names: &[&str]) -> Vec<PathBuf> {
+    names
+        .iter()
+        .map(|name| {
+            let path = dir.join(name);
+            std::fs::copy(fixture_model(), &path).expect("copy model");
+            path
+        })
+        .collect()
+}
+
+#[test]
+fn a_finished_photo_follows_model_and_detector_changes() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = two_face_image(dir.path());
+    let models = tempfile::tempdir().expect("tempdir");
+    let copies = model_copies(models.path(), &["a_tiny.onnx", "b_tiny.onnx"]);
+    let mut opts = options(Some(SourceSpec::Image(image)), models.path(), dir.path());
+    opts.model = copies[0].clone();
+    let mut harness = start(opts);
+    assert!(
+        step_until(&mut harness, |app| app.current_faces().len() >= 2 && app.source_finished() && app.models().len() == 2),
+        "the photo was not scored and finished; faces: {:?}",
+        app(&harness).current_faces()
+    );
+
+    // A model switch on a photo that has ended scores it again with the new model: no
+    // "loading…" that never ends.
+    harness.state_mut().as_mut().expect("app").switch_model(copies[1].clone());
+    assert!(
+        step_until(&mut harness, |app| !app.model_switch_pending() && app.result_model_path() == Some(copies[1].as_path())),
+        "the photo's results do not come from the new model; toasts: {:?}",
+        app(&harness).toasts()
+    );
+    assert_eq!(app(&harness).current_model_path(), Some(copies[1].as_path()), "the status bar's model is stale");
+    assert!(app(&harness).current_faces().len() >= 2, "faces lost in the switch");
+    harness.step();
+    assert!(harness.query_by_label_contains("loading").is_none(), "still shows loading");
+
+    // The largest minimum face size hides the faces at once, and the default brings them back.
+    harness.state_mut().as_mut().expect("app").update_settings(|s| s.detector.min_face_fraction = 0.9);
+    assert!(
+        step_until(&mut harness, |app| app.current_faces().is_empty()),
+        "a larger minimum face size changed nothing: {:?} {:?}",
+        app(&harness).current_faces(),
+        app(&harness).toasts()
+    );
+    let default = emocam::app::Settings::default().detector.min_face_fraction;
+    harness.state_mut().as_mut().expect("app").update_settings(|s| s.detector.min_face_fraction = default);
+    assert!(step_until(&mut harness, |app| app.current_faces().len() >= 2), "the faces did not come back");
+}
+
+#[test]
+fn the_open_window_keeps_focus_and_shortcuts_stay_off_while_typing() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = two_face_image(dir.path());
+    let shots = dir.path().join("shots");
+    let mut harness = start(options(Some(SourceSpec::Demo), dir.path(), &shots));
+    assert!(step_until(&mut harness, |app| app.frames_shown() > 0), "no frame shown");
+
+    harness.get_by_label(emocam::app::OPEN_FILE_BUTTON).click();
+    harness.step();
+    harness.step();
+    assert!(app(&harness).typed_path().is_some(), "the open window did not open");
+    // Clicking into the field keeps the window open (a popup closed on this click before).
+    harness.get_by_role_and_label(egui::accesskit::Role::TextInput, emocam::app::PATH_FIELD).click();
+    harness.step();
+    harness.step();
+    assert!(app(&harness).typed_path().is_some(), "clicking the path field closed the window");
+
+    // Letters that are shortcuts elsewhere: typed, they go into the path only.
+    let mirror_before = app(&harness).settings().mirror;
+    for key in [egui::Key::S, egui::Key::M, egui::Key::Space, egui::Key::Num2] {
+        harness.key_press(key);
+        harness.step();
+    }
+    harness.get_by_role_and_label(egui::accesskit::Role::TextInput, emocam::app::PATH_FIELD).type_text(&image.display().to_string());
+    harness.step();
+    harness.step();
+    assert_eq!(app(&harness).settings().mirror, mirror_before, "M toggled the mirror while typing");
+    assert!(app(&harness).typed_path().is_some_and(|t| t.ends_with("two_faces.png")), "typed text went elsewhere: {:?}", app(&harness).typed_path());
+    assert!(!shots.exists(), "S saved a screenshot while typing");
+
+    harness.get_by_label(emocam::app::OPEN_BUTTON).click();
+    assert!(step_until(&mut harness, |app| app.source() == Some(&SourceSpec::Image(image.clone()))), "the typed path was not opened");
+    assert!(app(&harness).typed_path().is_none(), "the window stayed open");
+
+    // With the window closed, M is the mirror shortcut again (so the check above could fail).
+    harness.key_press(egui::Key::M);
+    harness.step();
+    assert_ne!(app(&harness).settings().mirror, mirror_before, "M is not a shortcut outside the field");
+}
+
+#[test]
+fn a_folder_opens_one_photo_at_a_time_and_arrows_step_through_it() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let photos = dir.path().join("photos");
+    std::fs::create_dir(&photos).expect("mkdir");
+    let first = two_face_image(&photos);
+    let second = photos.join("zz_copy.png");
+    std::fs::copy(&first, &second).expect("copy photo");
+    let mut harness = start(options(Some(SourceSpec::Folder(photos.clone())), dir.path(), dir.path()));
+    assert!(
+        step_until(&mut harness, |app| app.source() == Some(&SourceSpec::Image(first.clone())) && app.photo_position() == Some((1, 2))),
+        "the folder did not open on its first photo: {:?}",
+        app(&harness).source()
+    );
+    assert!(step_until(&mut harness, |app| app.source_finished() && !app.current_faces().is_empty()), "the first photo was not scored");
+    // It stays on the first photo: no slideshow.
+    assert!(frames_stay(&mut harness), "more frames came from a photo");
+    assert_eq!(app(&harness).source(), Some(&SourceSpec::Image(first.clone())));
+
+    harness.key_press(egui::Key::ArrowRight);
+    assert!(step_until(&mut harness, |app| app.photo_position() == Some((2, 2))), "→ did not step: {:?}", app(&harness).photo_position());
+    assert_eq!(app(&harness).source(), Some(&SourceSpec::Image(second.clone())));
+    harness.get_by_label(emocam::app::PREVIOUS_PHOTO).click();
+    assert!(step_until(&mut harness, |app| app.photo_position() == Some((1, 2))), "◀ did not step back");
+    assert!(app(&harness).settings().recent_files.contains(&photos), "the folder is not among the recent files");
+}
+
+/// Steps the UI for a while and tells whether no frame beyond those shown came meanwhile.
+fn frames_stay(harness: &mut Harness<'static, Option<EmocamApp>>) -> bool {
+    let seen = app(harness).frames_shown();
+    for _ in 0..25 {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    app(harness).frames_shown() == seen
+}
+
+#[test]
+fn the_model_menu_speaks_plainly_and_keeps_its_order() {
+    if !can_run() {
+        return;
+    }
+    let models = tempfile::tempdir().expect("tempdir");
+    let copies = model_copies(models.path(), &["b_second.onnx", "a_first.onnx", "c_third.onnx"]);
+    std::fs::write(models.path().join("default.txt"), "c_third.onnx\n").expect("write default.txt");
+    let mut opts = options(Some(SourceSpec::Demo), models.path(), models.path());
+    // Started with the middle one: it must not jump to the front of the list.
+    opts.model = copies[0].clone();
+    let mut harness = start(opts);
+    assert!(step_until(&mut harness, |app| app.frames_shown() > 0 && app.models().len() == 3), "app did not start and list 3 models");
+    let names: Vec<String> = app(&harness).models().iter().map(|e| e.file_name()).collect();
+    assert_eq!(names, ["a_first.onnx", "b_second.onnx", "c_third.onnx"], "keys 1–9 must follow file names");
+    let titles: Vec<String> = app(&harness).models().iter().map(|e| e.title()).collect();
+    assert!(titles.iter().all(|t| t.contains("emotions") && t.contains("ms per face")), "titles: {titles:?}");
+    assert!(titles[2].contains("recommended") && !titles[0].contains("recommended"), "titles: {titles:?}");
+
+    harness.key_press(egui::Key::Num3);
+    assert!(step_until(&mut harness, |app| app.current_model_path() == Some(copies[2].as_path())), "key 3 did not switch");
+    assert!(
+        step_until(&mut harness, |app| has_toast(app, Severity::Info, "ms per face (was")),
+        "the switch toast does not say what changed: {:?}",
+        app(&harness).toasts()
+    );
+    let switched_to = app(&harness).current_model_name().expect("a model").to_string();
+    assert!(step_until(&mut harness, |app| app.timeline_switches().contains(&switched_to)), "the timeline does not mark the switch");
+}
+
+#[test]
+fn the_side_panel_folds_in_a_small_window_and_text_stays_readable() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut small = start_sized(options(Some(SourceSpec::Demo), dir.path(), dir.path()), [800.0, 600.0]);
+    assert!(step_until(&mut small, |app| app.frames_shown() > 0), "no frame shown");
+    small.step();
+    assert!(small.query_by_label("Face detector").is_none(), "the side panel takes room from the video at 800 wide");
+    small.get_by_label(emocam::app::DETAILS_TOGGLE).click();
+    small.step();
+    small.step();
+    assert!(small.query_by_label("Face detector").is_some(), "the Details toggle does not bring the side panel back");
+    let small_text = small.ctx.style_of(small.ctx.theme()).text_styles[&egui::TextStyle::Small].size;
+    assert!(small_text >= 11.0, "small text is {small_text} points");
+
+    let mut large = start_sized(options(Some(SourceSpec::Demo), dir.path(), dir.path()), [1600.0, 1000.0]);
+    assert!(step_until(&mut large, |app| app.frames_shown() > 0), "no frame shown");
+    large.step();
+    assert!(large.query_by_label("Face detector").is_some(), "no side panel in a large window");
 }

@@ -4,47 +4,50 @@
 //! [`EmocamApp`] holds all state and draws everything in [`EmocamApp::ui`], so tests drive it
 //! with `egui_kittest` without a window; [`run`] wraps it in an eframe window. Slow work never
 //! runs on the UI thread: pipelines start on "emocam-start", frames are converted on
-//! "emocam-display", screenshots are written on "emocam-screenshot", and models are read on
-//! "emocam-model-scan".
+//! "emocam-display", CSV is written on "emocam-recorder", screenshots on "emocam-screenshot",
+//! a still frame is scored again on "emocam-rescore", file dialogs wait on
+//! "emocam-file-dialog", and models are read on "emocam-model-scan".
 
+mod catalog;
 mod models;
 mod notices;
+mod open;
+mod outputs;
 mod overlay;
 mod panels;
 mod record;
+mod rescore;
 mod screenshot;
 mod session;
 mod settings;
 mod timeline;
 mod video;
+mod view;
 mod workers;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crossbeam_channel::Receiver;
 use opencv::prelude::MatTraitConst as _;
 
-use crate::inference::classifier::{ClassifierOptions, ModelInfo};
-use crate::pipeline::{FaceResult, FrameResult, Pipeline, PipelineEvent, SwitchId};
+use crate::inference::classifier::{ClassifierOptions, ModelError, ModelInfo};
+use crate::pipeline::{FaceResult, PipelineEvent, SwitchId};
 use crate::source::SourceSpec;
 use crate::vision::detect::DetectorOverrides;
 
 pub use models::{ModelCatalog, ModelEntry};
 pub use notices::{Notices, Severity};
+pub use open::{OPEN_BUTTON, OPEN_FILE_BUTTON, OPEN_MODEL_BUTTON, PATH_FIELD};
 pub use overlay::face_label;
-pub use panels::DISMISS_BANNER;
+pub use panels::{DETAILS_TOGGLE, DISMISS_BANNER, NEXT_PHOTO, PREVIOUS_PHOTO, REPLAY_BUTTON};
 pub use screenshot::{screenshot_dir, SCREENSHOT_DIR_ENV};
 pub use settings::Settings;
 
-use session::{StartRequest, Started};
-use video::{DisplayFeed, LatencyMeter};
-
-/// A model switch asked of the pipeline and not answered yet.
-struct PendingSwitch {
-    id: SwitchId,
-    path: PathBuf,
-}
+use catalog::Catalog;
+use outputs::Outputs;
+use session::{Session, StartRequest};
+use video::DisplayFeed;
+use view::View;
 
 /// What the command line asked for.
 #[derive(Clone, Debug)]
@@ -108,50 +111,19 @@ impl eframe::App for WindowApp {
     }
 }
 
-/// The whole app state.
+/// The whole app: what runs ([`Session`]), what is on screen ([`View`]), what the menus offer
+/// ([`Catalog`]) and what is written ([`Outputs`]), plus the settings and messages they share.
 pub struct EmocamApp {
     ctx: egui::Context,
     options: AppOptions,
     settings: Settings,
-    screenshot_dir: PathBuf,
-
-    pipeline: Option<Pipeline>,
-    feed: Option<DisplayFeed>,
-    starting: Option<Receiver<Result<Started, String>>>,
-    /// The source playing (after any fallback).
-    source: Option<SourceSpec>,
-    /// The model to use when (re)starting a pipeline.
-    model_path: PathBuf,
-    /// The model the pipeline uses now.
-    model: Option<Arc<ModelInfo>>,
-    /// A switch in progress.
-    pending_model: Option<PendingSwitch>,
-    paused: bool,
-    source_ended: bool,
-    /// `--record`: turn recording on once the first pipeline runs (its model names the file).
-    record_when_playing: bool,
-
-    texture: Option<egui::TextureHandle>,
-    current: Option<FrameResult>,
-    frames_shown: u64,
-    latency: LatencyMeter,
-    /// Time spent in [`EmocamApp::ui`] per pass.
-    ui_time: LatencyMeter,
-    /// A face the user clicked; `None` follows the largest face.
-    picked_face: Option<u64>,
-
-    catalog: ModelCatalog,
-    cameras: Vec<i32>,
-    camera_probe: Option<Receiver<Vec<i32>>>,
-    cameras_probed: bool,
-    cascades: Vec<String>,
     notices: Notices,
-    screenshots: screenshot::ScreenshotSaver,
-    recorder: record::SharedRecorder,
-    timeline: timeline::Timeline,
-    model_path_input: String,
-    source_path_input: String,
     workers: workers::Workers,
+    session: Session,
+    view: View,
+    catalog: Catalog,
+    outputs: Outputs,
+    open: open::OpenWindow,
 }
 
 impl EmocamApp {
@@ -160,43 +132,29 @@ impl EmocamApp {
     pub fn new(options: AppOptions, ctx: egui::Context, saved: Option<Settings>) -> Self {
         crate::source::quiet_opencv_logging();
         let settings = Settings::merged(saved, &options.detector);
-        let screenshot_dir = screenshot_dir(options.screenshots.as_deref());
+        let repaint = {
+            let ctx = ctx.clone();
+            move || ctx.request_repaint()
+        };
+        let outputs = Outputs::new(screenshot_dir(options.screenshots.as_deref()), repaint);
+        // No text below 11 points: egui's "small" style (hints, captions) is 9 by default.
+        ctx.all_styles_mut(|style| {
+            style.text_styles.insert(egui::TextStyle::Small, egui::FontId::proportional(11.0));
+        });
         let mut app = Self {
             settings,
-            screenshot_dir,
-            pipeline: None,
-            feed: None,
-            starting: None,
-            source: None,
-            model_path: options.model.clone(),
-            model: None,
-            pending_model: None,
-            paused: false,
-            source_ended: false,
-            record_when_playing: options.record,
-            texture: None,
-            current: None,
-            frames_shown: 0,
-            latency: LatencyMeter::default(),
-            ui_time: LatencyMeter::default(),
-            picked_face: None,
-            catalog: ModelCatalog::default(),
-            cameras: Vec::new(),
-            camera_probe: None,
-            cameras_probed: false,
-            cascades: crate::resources::available_cascades(),
             notices: Notices::default(),
-            screenshots: screenshot::ScreenshotSaver::default(),
-            recorder: record::SharedRecorder::default(),
-            timeline: timeline::Timeline::default(),
-            model_path_input: String::new(),
-            source_path_input: String::new(),
             workers: workers::Workers::default(),
+            session: Session::new(options.model.clone(), options.record),
+            view: View::default(),
+            catalog: Catalog::new(),
+            outputs,
+            open: open::OpenWindow::default(),
             ctx,
             options,
         };
         let repaint = app.repainter();
-        app.catalog.scan(&mut app.workers, &app.options.models_dir, app.options.classifier, repaint);
+        app.catalog.models.scan(&mut app.workers, &app.options.models_dir, app.options.classifier, repaint);
         app.start_source(app.options.source.clone());
         app
     }
@@ -219,98 +177,205 @@ impl EmocamApp {
 
     /// The face shown in the side panel: the one clicked, else the largest.
     pub fn selected_face(&self) -> Option<u64> {
-        let faces = self.current_faces();
-        self.picked_face.filter(|id| faces.iter().any(|f| f.track_id == *id)).or_else(|| overlay::largest_face(faces))
+        self.view.selected_face()
     }
 
     /// True when the user picked the selected face (rather than it being the largest).
     pub fn face_was_picked(&self) -> bool {
-        self.picked_face.is_some() && self.selected_face() == self.picked_face
+        self.view.face_was_picked()
     }
 
     pub fn current_faces(&self) -> &[FaceResult] {
-        self.current.as_ref().map(|r| r.faces.as_slice()).unwrap_or(&[])
+        self.view.faces()
     }
 
     pub fn current_model_name(&self) -> Option<&str> {
-        self.model.as_deref().map(|m| m.display_name.as_str())
+        self.session.model.as_deref().map(|m| m.display_name.as_str())
     }
 
     pub fn current_model_path(&self) -> Option<&Path> {
-        self.model.as_deref().map(|m| m.path.as_path())
+        self.session.model.as_deref().map(|m| m.path.as_path())
+    }
+
+    /// True while a model switch has not finished.
+    pub fn model_switch_pending(&self) -> bool {
+        self.session.pending_model.is_some()
     }
 
     /// The source playing, once started.
     pub fn source(&self) -> Option<&SourceSpec> {
-        self.source.as_ref()
+        self.session.source.as_ref()
+    }
+
+    /// True once the source has no more frames.
+    pub fn source_finished(&self) -> bool {
+        self.session.finished()
     }
 
     /// Frames put on screen so far.
     pub fn frames_shown(&self) -> u64 {
-        self.frames_shown
+        self.view.frames_shown()
     }
 
     pub fn last_screenshot(&self) -> Option<&Path> {
-        self.screenshots.last_saved()
+        self.outputs.screenshots.last_saved()
     }
 
     pub fn screenshot_folder(&self) -> &Path {
-        &self.screenshot_dir
+        &self.outputs.dir
     }
 
     pub fn models(&self) -> &[ModelEntry] {
-        self.catalog.entries()
+        self.catalog.models.entries()
     }
 
     pub fn is_recording(&self) -> bool {
-        self.recorder.lock().recording.is_some()
+        self.outputs.recorder.is_on()
+    }
+
+    /// The path typed in the open window, while it is open.
+    pub fn typed_path(&self) -> Option<&str> {
+        self.open.typed_path()
+    }
+
+    /// Model names marked on the timeline as switches.
+    pub fn timeline_switches(&self) -> Vec<String> {
+        self.view.timeline.switches().map(str::to_owned).collect()
+    }
+
+    /// The model that scored the results on screen.
+    pub fn result_model_path(&self) -> Option<&Path> {
+        self.view.current().map(|r| r.model.path.as_path())
     }
 
     // ----- Actions -----
 
+    /// Changes settings as the side panel does, and applies what changed (to the frame on
+    /// screen too, when no new frames come).
+    pub fn update_settings(&mut self, change: impl FnOnce(&mut Settings)) {
+        let before = self.settings.clone();
+        change(&mut self.settings);
+        if self.settings.detector != before.detector {
+            self.apply_detector_settings();
+        }
+        if self.settings.smoothing != before.smoothing {
+            self.apply_smoothing();
+        }
+    }
+
     /// Switches to the model at `path` while the video runs (or starts the video with it when
-    /// no pipeline runs). A failure keeps the current model and shows why.
+    /// no pipeline runs). A failure keeps the current model and shows why. When no new frames
+    /// come (paused, or the source has ended), the frame on screen is scored with it at once.
     pub fn switch_model(&mut self, path: PathBuf) {
         if self.current_model_path().is_some_and(|current| models::same_file(current, &path)) {
             return;
         }
-        match &self.pipeline {
-            Some(pipeline) => {
-                let id = pipeline.switch_model(path.clone());
-                self.pending_model = Some(PendingSwitch { id, path });
+        if self.session.pipeline.is_none() {
+            self.session.model_path = path;
+            if self.session.starting.is_none() {
+                self.start_source(self.session.source.clone().or_else(|| self.options.source.clone()));
             }
-            None => {
-                self.model_path = path;
-                if self.starting.is_none() {
-                    self.start_source(self.source.clone().or_else(|| self.options.source.clone()));
-                }
-            }
+            return;
         }
+        self.session.pending_model = Some(path.clone());
+        let finished = self.session.finished();
+        if let Some(pipeline) = self.session.pipeline.as_ref().filter(|_| !finished) {
+            // Paused or playing: the pipeline switches for the frames to come.
+            self.session.pending_switch = Some(pipeline.switch_model(path.clone()));
+        } else {
+            // An ended pipeline reads no commands: the next replay starts with this model.
+            self.session.model_path = path.clone();
+        }
+        if self.session.standing_still() && !self.rescore(path.clone()) && self.session.finished() {
+            // No frame to score (nothing was shown): the model waits for the next start.
+            self.session.pending_model = None;
+            self.notices.info(format!("{} will be used when the source plays again", path.display()));
+        }
+    }
+
+    /// Scores the frame on screen again with `model` and the detector settings (see [`rescore`]).
+    /// False when there is no frame to score.
+    fn rescore(&mut self, model: PathBuf) -> bool {
+        let Some(current) = self.view.current() else { return false };
+        let Some(frame) = current.frame.as_ref().and_then(|f| f.try_clone().ok()) else { return false };
+        let request = rescore::RescoreRequest {
+            frame,
+            frame_index: current.frame_index,
+            source_time_ms: current.source_time_ms,
+            source_name: current.source_name.clone(),
+            detector: self.settings.detector.clone(),
+            model,
+            classifier: self.options.classifier,
+        };
+        let repaint = self.repainter();
+        if let Err(error) = self.session.rescorer.request(&mut self.workers, request, repaint) {
+            self.notices.error(crate::errors::one_line(&error));
+            return false;
+        }
+        true
     }
 
     /// Plays `source` (`None`: default camera, else demo), replacing the current one.
     pub fn start_source(&mut self, source: Option<SourceSpec>) {
-        self.feed = None; // stops the display thread before its pipeline goes
+        self.session.feed = None; // stops the display thread before its pipeline goes
         let request = StartRequest {
             source,
-            model: self.model_path.clone(),
+            model: self.session.model_path.clone(),
             classifier: self.options.classifier,
             detector: self.settings.detector.clone(),
             smoothing_alpha: self.settings.smoothing_alpha(),
-            previous: self.pipeline.take(),
-            overtaken_start: self.starting.take(),
+            previous: self.session.pipeline.take(),
+            overtaken_start: self.session.starting.take(),
         };
-        self.pending_model = None;
-        self.timeline.clear();
-        self.source_ended = false;
-        self.paused = false;
+        self.session.pending_model = None;
+        self.view.timeline.clear();
+        self.session.source_ended = false;
+        self.session.paused = false;
         let repaint = self.repainter();
-        self.starting = Some(session::start_in_background(&mut self.workers, request, repaint));
+        self.session.starting = Some(session::start_in_background(&mut self.workers, request, repaint));
+    }
+
+    /// Plays the source again from its start (a video that ended, say).
+    pub fn replay(&mut self) {
+        if let Some(source) = self.session.source.clone() {
+            self.start_source(Some(source));
+        }
+    }
+
+    /// Shows the photo `step` places from the one on screen (a photo or folder playing).
+    pub fn step_photo(&mut self, step: isize) {
+        let Some(next) = self.session.photos.as_ref().and_then(|p| p.step(step)).cloned() else { return };
+        self.start_source(Some(SourceSpec::Image(next)));
+    }
+
+    /// Where the photo on screen is in its folder: (1-based position, count).
+    pub fn photo_position(&self) -> Option<(usize, usize)> {
+        self.session.photos.as_ref().map(|p| (p.index + 1, p.files.len()))
+    }
+
+    /// Opens what the open window chose.
+    fn open_window(&mut self, ctx: &egui::Context) {
+        let repaint = self.repainter();
+        match self.open.show(ctx, repaint) {
+            Some(open::Chosen::Source(path)) => {
+                let source = if path.is_dir() {
+                    SourceSpec::Folder(path)
+                } else if crate::source::is_image_path(&path) {
+                    SourceSpec::Image(path)
+                } else {
+                    SourceSpec::Video(path)
+                };
+                self.notices.set_banner(None);
+                self.start_source(Some(source));
+            }
+            Some(open::Chosen::Model(path)) => self.switch_model(path),
+            None => {}
+        }
     }
 
     /// Saves the current frame with its results as a PNG (in the background).
     pub fn take_screenshot(&mut self) {
-        let Some(current) = &self.current else {
+        let Some(current) = self.view.current() else {
             self.notices.error("No frame to save yet");
             return;
         };
@@ -318,89 +383,67 @@ impl EmocamApp {
             self.notices.error("This frame's image is not available");
             return;
         };
-        let job = screenshot::ScreenshotJob { frame, faces: current.faces.clone(), model: current.model.clone(), dir: self.screenshot_dir.clone() };
+        let job = screenshot::ScreenshotJob { frame, faces: current.faces.clone(), model: current.model.clone(), dir: self.outputs.dir.clone() };
         let repaint = self.repainter();
-        if let Err(error) = self.screenshots.save(&mut self.workers, job, repaint) {
+        if let Err(error) = self.outputs.screenshots.save(&mut self.workers, job, repaint) {
             self.notices.error(error);
         }
     }
 
-    /// Starts or stops writing per-face CSV records into the screenshot folder.
+    /// Starts or stops writing per-face CSV records into the screenshot folder (on the
+    /// recorder thread; its outcome comes back as a toast).
     pub fn set_recording(&mut self, on: bool) {
-        let mut state = self.recorder.lock();
-        if on && state.recording.is_none() {
-            let model = self.model.as_deref().map(|m| m.display_name.clone()).unwrap_or_default();
-            match record::Recording::start(&self.screenshot_dir, &model) {
-                Ok(recording) => {
-                    let path = recording.current_file().map(|p| p.display().to_string()).unwrap_or_default();
-                    state.recording = Some(recording);
-                    drop(state);
-                    self.notices.info(format!("Recording to {path}"));
-                }
-                Err(error) => {
-                    drop(state);
-                    self.notices.error(error);
-                }
-            }
-        } else if !on {
-            if let Some(recording) = state.recording.take() {
-                let rows = recording.rows();
-                drop(state);
-                match recording.finish() {
-                    Ok(files) => {
-                        let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-                        self.notices.info(format!("Recorded {rows} face rows to {}", names.join(", ")));
-                    }
-                    Err(error) => self.notices.error(format!("recording: {error}")),
-                }
-            }
+        let outcome = if on {
+            let model = self.current_model_name().unwrap_or_default().to_string();
+            self.outputs.recorder.start(&self.outputs.dir, &model)
+        } else {
+            self.outputs.recorder.stop()
+        };
+        if let Err(error) = outcome {
+            self.notices.error(format!("recording: {error}"));
         }
     }
 
     pub fn set_paused(&mut self, paused: bool) {
-        self.paused = paused;
-        if let Some(pipeline) = &self.pipeline {
+        self.session.paused = paused;
+        if let Some(pipeline) = &self.session.pipeline {
             pipeline.set_paused(paused);
         }
     }
 
     /// Selects a face for the side panel and timeline.
     pub fn pick_face(&mut self, track_id: u64) {
-        self.picked_face = Some(track_id);
+        self.view.pick_face(track_id);
     }
 
-    /// Stops recording, the display thread and the pipeline (and so releases the camera).
+    /// Completes the recording and stops every thread (and so releases the camera).
     pub fn shut_down(&mut self) {
-        self.set_recording(false);
-        self.feed = None;
+        self.session.feed = None;
+        self.outputs.recorder.shut_down();
         self.workers.join_all();
-        // A pipeline that finished starting meanwhile is in the channel: stop it too.
-        if let Some(Ok(started)) = self.starting.take().and_then(|rx| rx.try_recv().ok()) {
-            started.pipeline.stop();
-        }
-        if let Some(pipeline) = self.pipeline.take() {
-            pipeline.stop();
-        }
+        self.session.stop();
     }
 
-    fn apply_detector_settings(&self) {
-        if let Some(pipeline) = &self.pipeline {
+    fn apply_detector_settings(&mut self) {
+        if let Some(pipeline) = &self.session.pipeline {
             pipeline.set_detector(self.settings.detector.clone());
+        }
+        if self.session.standing_still() {
+            let model = self.session.pending_model.clone().unwrap_or_else(|| self.session.model_path.clone());
+            // Nothing on screen yet: the next frame uses the new settings anyway.
+            let _ = self.rescore(model);
         }
     }
 
     fn apply_smoothing(&self) {
-        if let Some(pipeline) = &self.pipeline {
+        if let Some(pipeline) = &self.session.pipeline {
             pipeline.set_smoothing(self.settings.smoothing_alpha());
         }
     }
 
-    /// Looks for cameras in the background (the source menu lists them).
     fn probe_cameras(&mut self) {
-        if self.camera_probe.is_none() {
-            let repaint = self.repainter();
-            self.camera_probe = Some(session::probe_cameras_in_background(&mut self.workers, repaint));
-        }
+        let repaint = self.repainter();
+        self.catalog.probe_cameras(&mut self.workers, repaint);
     }
 
     fn repainter(&self) -> impl Fn() + Send + 'static {
@@ -415,7 +458,8 @@ impl EmocamApp {
         self.poll_start();
         self.poll_events();
         self.poll_frame();
-        for outcome in self.screenshots.finished() {
+        self.poll_rescore();
+        for outcome in self.outputs.screenshots.finished() {
             match outcome {
                 Ok(path) => self.notices.info(format!("Screenshot saved: {}", path.display())),
                 Err(error) => self.notices.error(format!("Screenshot failed: {error:#}")),
@@ -424,41 +468,44 @@ impl EmocamApp {
         if let Some(error) = self.catalog.poll() {
             self.notices.error(crate::errors::one_line(&error));
         }
-        if let Some(found) = self.camera_probe.as_ref().and_then(|rx| rx.try_recv().ok()) {
-            self.camera_probe = None;
-            self.cameras = found;
-            if let Some(SourceSpec::Camera(index)) = self.source {
-                // The camera in use may not open a second time; it's there all the same.
-                if !self.cameras.contains(&index) {
-                    self.cameras.push(index);
-                    self.cameras.sort_unstable();
+        for outcome in self.outputs.recorder.finished() {
+            match outcome {
+                record::RecorderOutcome::Started(path) => self.notices.info(format!("Recording to {}", path.display())),
+                record::RecorderOutcome::Finished { rows, files, skipped } => {
+                    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+                    let skipped = if skipped > 0 { format!(" ({skipped} frames skipped: the disk was too slow)") } else { String::new() };
+                    self.notices.info(format!("Recorded {rows} face rows to {}{skipped}", names.join(", ")));
                 }
+                record::RecorderOutcome::Failed(error) => self.notices.error(error),
             }
-        }
-        let failure = self.recorder.lock().failure.take();
-        if let Some(failure) = failure {
-            self.notices.error(failure);
         }
     }
 
     fn poll_start(&mut self) {
-        let Some(outcome) = self.starting.as_ref().and_then(|rx| rx.try_recv().ok()) else { return };
-        self.starting = None;
+        let Some(outcome) = self.session.starting.as_ref().and_then(|rx| rx.try_recv().ok()) else { return };
+        self.session.starting = None;
         match outcome {
             Ok(started) => {
                 self.notices.set_banner(started.fallback_notice);
-                self.model = Some(started.pipeline.initial_model().clone());
-                self.model_path = started.pipeline.initial_model().path.clone();
-                if let Some(model) = &self.model {
-                    self.catalog.upsert(ModelEntry { path: model.path.clone(), info: Ok(model.clone()) });
-                }
-                match DisplayFeed::start(started.pipeline.results().clone(), self.ctx.clone(), self.recorder.clone()) {
-                    Ok(feed) => self.feed = Some(feed),
+                let model = started.pipeline.initial_model().clone();
+                self.session.model_path = model.path.clone();
+                self.catalog.models.upsert(ModelEntry::loaded(model.path.clone(), Ok(model.clone())));
+                self.session.model = Some(model);
+                match DisplayFeed::start(started.pipeline.results().clone(), self.ctx.clone(), self.outputs.recorder.feed()) {
+                    Ok(feed) => self.session.feed = Some(feed),
                     Err(error) => self.notices.error(format!("cannot start the display thread: {error}")),
                 }
-                self.source = Some(started.source);
-                self.pipeline = Some(started.pipeline);
-                if std::mem::take(&mut self.record_when_playing) {
+                let opened = started.photos.as_ref().and_then(|p| p.folder.clone()).or_else(|| match &started.source {
+                    SourceSpec::Video(path) | SourceSpec::Image(path) | SourceSpec::Folder(path) => Some(path.clone()),
+                    SourceSpec::Camera(_) | SourceSpec::Demo => None,
+                });
+                if let Some(path) = opened {
+                    self.settings.add_recent(&path);
+                }
+                self.session.photos = started.photos;
+                self.session.source = Some(started.source);
+                self.session.pipeline = Some(started.pipeline);
+                if std::mem::take(&mut self.session.record_when_playing) {
                     self.set_recording(true);
                 }
             }
@@ -469,28 +516,68 @@ impl EmocamApp {
         }
     }
 
+    /// A model now in use (`id`: the pipeline's answer to that switch request; `None`: a
+    /// rescore): the menu, the status bar and a toast say so.
+    fn model_switched(&mut self, id: Option<SwitchId>, info: Arc<ModelInfo>) {
+        let previous = self.session.model.clone();
+        if previous.as_ref().is_none_or(|m| !models::same_file(&m.path, &info.path)) {
+            let text = self.switch_message(previous.as_deref(), &info);
+            self.notices.info(text);
+        }
+        self.catalog.models.upsert(ModelEntry::loaded(info.path.clone(), Ok(info.clone())));
+        self.session.model_path = info.path.clone();
+        self.session.model = Some(info);
+        // An answer to an earlier request than the last one leaves the last one pending.
+        if id.is_none() || id == self.session.pending_switch {
+            self.session.pending_model = None;
+            self.session.pending_switch = None;
+        }
+    }
+
+    /// "Now using X", with what changed: how often it is right and how fast, against the model
+    /// before it.
+    fn switch_message(&self, previous: Option<&ModelInfo>, now: &ModelInfo) -> String {
+        let entry = |path: &Path| self.catalog.models.entries().iter().find(|e| models::same_file(&e.path, path)).cloned();
+        let (new_entry, old_entry) = (entry(&now.path), previous.and_then(|p| entry(&p.path)));
+        let mut changes = Vec::new();
+        if let Some(accuracy) = now.publictest_accuracy {
+            let was = previous.and_then(|p| p.publictest_accuracy).map(|a| format!(" (was {:.0}%)", a * 100.0)).unwrap_or_default();
+            changes.push(format!("right {:.0}% of the time{was}", accuracy * 100.0));
+        }
+        if let Some(ms) = new_entry.and_then(|e| e.ms_per_face) {
+            let was = old_entry.and_then(|e| e.ms_per_face).map(|ms| format!(" (was {ms:.1})")).unwrap_or_default();
+            changes.push(format!("{ms:.1} ms per face{was}"));
+        }
+        if previous.is_some_and(|p| p.labels != now.labels) {
+            changes.push(format!("{} emotions: {}", now.labels.len(), now.labels.join(", ")));
+        }
+        if changes.is_empty() {
+            format!("Now using {}", now.display_name)
+        } else {
+            format!("Now using {}: {}", now.display_name, changes.join(", "))
+        }
+    }
+
+    fn model_switch_failed(&mut self, id: Option<SwitchId>, path: PathBuf, error: Arc<ModelError>) {
+        let still = self.current_model_name().unwrap_or("the previous model").to_string();
+        let reason = models::short_reason(&error, &path);
+        self.notices.error(format!("Cannot switch to {}: {reason} — still using {still}", path.display()));
+        if id.is_none() || id == self.session.pending_switch {
+            self.session.pending_model = None;
+            self.session.pending_switch = None;
+            if let Some(model) = &self.session.model {
+                self.session.model_path = model.path.clone();
+            }
+        }
+        self.catalog.models.upsert(ModelEntry::loaded(path, Err(error)));
+    }
+
     fn poll_events(&mut self) {
-        let events: Vec<PipelineEvent> = self.pipeline.as_ref().map(|p| p.events().try_iter().collect()).unwrap_or_default();
+        let events: Vec<PipelineEvent> = self.session.pipeline.as_ref().map(|p| p.events().try_iter().collect()).unwrap_or_default();
         for event in events {
             match event {
-                PipelineEvent::ModelSwitched { id, info } => {
-                    self.notices.info(format!("Now using {}", info.display_name));
-                    self.catalog.upsert(ModelEntry { path: info.path.clone(), info: Ok(info.clone()) });
-                    self.model_path = info.path.clone();
-                    self.model = Some(info);
-                    if self.pending_model.as_ref().is_some_and(|pending| pending.id == id) {
-                        self.pending_model = None;
-                    }
-                }
-                PipelineEvent::ModelSwitchFailed { id, path, error } => {
-                    let still = self.current_model_name().unwrap_or("the previous model").to_string();
-                    let reason = models::short_reason(&error, &path);
-                    self.notices.error(format!("Cannot switch to {}: {reason} — still using {still}", path.display()));
-                    if self.pending_model.as_ref().is_some_and(|pending| pending.id == id) {
-                        self.pending_model = None;
-                    }
-                    self.catalog.upsert(ModelEntry { path, info: Err(error) });
-                }
+                PipelineEvent::ModelSwitched { id, info } => self.model_switched(Some(id), info),
+                PipelineEvent::ModelSwitchFailed { id, path, error } => self.model_switch_failed(Some(id), path, error),
                 // The running model's failure on a frame: a switch in progress is not its cause.
                 PipelineEvent::InferenceFailed(error) => {
                     let running = self.current_model_name().unwrap_or("the model").to_string();
@@ -498,7 +585,7 @@ impl EmocamApp {
                 }
                 PipelineEvent::SourceLost(error) => {
                     let problem = crate::errors::one_line(&*error);
-                    let retrying = matches!(self.source, Some(SourceSpec::Camera(_)));
+                    let retrying = matches!(self.session.source, Some(SourceSpec::Camera(_)));
                     let text = if retrying { format!("{problem} — retrying…") } else { problem };
                     self.notices.set_banner(Some(text.clone()));
                     self.notices.error(text);
@@ -511,38 +598,47 @@ impl EmocamApp {
                     self.notices.info("The camera is back");
                 }
                 PipelineEvent::SourceEnded => {
-                    self.source_ended = true;
+                    self.session.source_ended = true;
+                    if self.settings.loop_video && matches!(self.session.source, Some(SourceSpec::Video(_))) {
+                        self.replay();
+                    }
                 }
             }
         }
     }
 
     fn poll_frame(&mut self) {
-        let Some(ready) = self.feed.as_ref().and_then(DisplayFeed::take_newest) else { return };
-        if let Some(image) = ready.image {
-            match &mut self.texture {
-                // Same texture every frame: only the pixels are replaced.
-                Some(texture) => texture.set(image, egui::TextureOptions::LINEAR),
-                None => self.texture = Some(self.ctx.load_texture("emocam-video", image, egui::TextureOptions::LINEAR)),
-            }
-        }
-        // The frame is painted at the end of this pass; measuring here leaves out only painting.
-        self.latency.add(ready.result.captured_at.elapsed());
-        self.frames_shown += 1;
-        self.timeline.add(&ready.result);
-        if self.model.as_ref().is_none_or(|m| !Arc::ptr_eq(m, &ready.result.model)) && self.pending_model.is_none() {
-            self.model = Some(ready.result.model.clone());
-        }
-        self.current = Some(ready.result);
-        if self.picked_face.is_some() && !self.current_faces().iter().any(|f| Some(f.track_id) == self.picked_face) {
-            self.picked_face = None;
+        let Some(ready) = self.session.feed.as_ref().and_then(DisplayFeed::take_newest) else { return };
+        let model = ready.result.model.clone();
+        self.view.show_frame(&self.ctx, ready);
+        if self.session.model.as_ref().is_none_or(|m| !Arc::ptr_eq(m, &model)) && self.session.pending_model.is_none() {
+            self.session.model = Some(model);
         }
     }
 
-    /// Keyboard shortcuts (ignored while typing in a text field).
+    fn poll_rescore(&mut self) {
+        for outcome in self.session.rescorer.finished() {
+            match outcome {
+                rescore::RescoreOutcome::Done(result) => {
+                    let model = result.model.clone();
+                    self.view.set_result(result);
+                    self.model_switched(None, model);
+                }
+                rescore::RescoreOutcome::ModelFailed { path, error } => self.model_switch_failed(None, path, error),
+                rescore::RescoreOutcome::Failed(error) => self.notices.error(format!("Cannot score this frame again: {}", crate::errors::one_line(&error))),
+            }
+        }
+    }
+
+    /// Keyboard shortcuts, only while no text field has the keyboard: typing a path must not
+    /// save screenshots or switch models.
     fn handle_keys(&mut self, ctx: &egui::Context) {
-        if ctx.egui_wants_keyboard_input() {
+        if ctx.egui_wants_keyboard_input() || self.open.is_open() {
             return;
+        }
+        let (previous, next) = ctx.input(|i| (i.key_pressed(egui::Key::ArrowLeft), i.key_pressed(egui::Key::ArrowRight)));
+        if previous || next {
+            self.step_photo(if next { 1 } else { -1 });
         }
         let (screenshot, pause, mirror, quit, number) = ctx.input(|i| {
             let number = [
@@ -570,7 +666,7 @@ impl EmocamApp {
             self.take_screenshot();
         }
         if pause {
-            self.set_paused(!self.paused);
+            self.set_paused(!self.session.paused);
         }
         if mirror {
             self.settings.mirror = !self.settings.mirror;
@@ -578,7 +674,7 @@ impl EmocamApp {
         if quit {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
-        if let Some(entry) = number.and_then(|n| self.catalog.entries().get(n)) {
+        if let Some(entry) = number.and_then(|n| self.catalog.models.entries().get(n)) {
             let path = entry.path.clone();
             self.switch_model(path);
         }
@@ -597,9 +693,10 @@ impl EmocamApp {
         }
         self.side_panel(ui);
         self.video_panel(ui);
+        self.open_window(&ctx);
         self.notices.show(&ctx);
         // Layout and drawing commands only; egui's tessellation and GL painting come after.
-        self.ui_time.add(started.elapsed());
+        self.view.ui_time.add(started.elapsed());
     }
 
     /// One line of performance figures, printed when the window closes.
@@ -607,11 +704,11 @@ impl EmocamApp {
         let ms = |v: Option<f64>| v.map(|v| format!("{v:.1} ms")).unwrap_or_else(|| "–".into());
         format!(
             "{} frames shown; capture-to-display p95 {} over the whole run, {} over the last {} frames; UI pass p95 {}",
-            self.frames_shown,
-            ms(self.latency.whole_run_p95_ms()),
-            ms(self.latency.p95_ms()),
-            self.latency.sample_count(),
-            ms(self.ui_time.p95_ms()),
+            self.view.frames_shown(),
+            ms(self.view.latency.whole_run_p95_ms()),
+            ms(self.view.latency.p95_ms()),
+            self.view.latency.sample_count(),
+            ms(self.view.ui_time.p95_ms()),
         )
     }
 }

@@ -5,7 +5,8 @@ use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2}
 
 use crate::inference::scores::top;
 use crate::output::annotate::label_color_rgb;
-use crate::output::layout::{layout_faces, FaceToPlace, LayoutSizes};
+use crate::output::layout::metrics::{BAR_FONT, BAR_LABEL_W, BAR_NUMBER_W, BAR_PAD, BAR_ROW, BAR_W, TITLE_FONT, TITLE_PAD};
+use crate::output::layout::{bar_panel_size, layout_faces, FaceToPlace, LayoutSizes};
 use crate::pipeline::FaceResult;
 
 /// The colour of label `index` of `labels`, the same as in screenshots.
@@ -60,6 +61,7 @@ pub fn face_label(track_id: u64) -> String {
 /// no room for its bars shows its title only (the side panel has the selected face's bars).
 pub fn show_faces(ui: &mut egui::Ui, geometry: &FrameGeometry, faces: &[FaceResult], labels: &[String], selected: Option<u64>) -> Option<u64> {
     let painter = ui.painter().clone();
+    let unit = overlay_unit(geometry.image_rect);
     // The selected face is placed first, so it gets the first choice of place for its bars.
     let mut shown: Vec<(&FaceResult, Rect, usize, std::sync::Arc<egui::Galley>)> = Vec::new();
     for face in faces {
@@ -70,12 +72,13 @@ pub fn show_faces(ui: &mut egui::Ui, geometry: &FrameGeometry, faces: &[FaceResu
         }
         let name = labels.get(best).map(String::as_str).unwrap_or("?");
         let title = format!("#{} {} {:.0}%", face.track_id, name, confidence * 100.0);
-        shown.push((face, rect, best, painter.layout_no_wrap(title, FontId::proportional(14.0), Color32::BLACK)));
+        shown.push((face, rect, best, painter.layout_no_wrap(title, FontId::proportional(TITLE_FONT * unit), Color32::BLACK)));
     }
     shown.sort_by_key(|(face, ..)| selected != Some(face.track_id));
-    let places: Vec<FaceToPlace> = shown.iter().map(|(_, rect, _, galley)| FaceToPlace { bbox: *rect, title: galley.size() + Vec2::splat(6.0) }).collect();
+    let places: Vec<FaceToPlace> =
+        shown.iter().map(|(_, rect, _, galley)| FaceToPlace { bbox: *rect, title: galley.size() + Vec2::splat(2.0 * TITLE_PAD * unit) }).collect();
     let rows = shown.iter().map(|(face, ..)| face.probabilities.len()).max().unwrap_or(0);
-    let layout = layout_faces(geometry.image_rect, &places, LayoutSizes { panel: bar_panel_size(rows), gap: BAR_PAD });
+    let layout = layout_faces(geometry.image_rect, &places, LayoutSizes { panel: bar_panel_size(rows, unit), gap: BAR_PAD * unit });
 
     let mut clicked = None;
     for ((face, rect, best, galley), placed) in shown.into_iter().zip(layout) {
@@ -95,32 +98,35 @@ pub fn show_faces(ui: &mut egui::Ui, geometry: &FrameGeometry, faces: &[FaceResu
         };
         painter.rect_stroke(rect, 2.0, Stroke::new(width, color), StrokeKind::Middle);
         painter.rect_filled(placed.title, 2.0, color);
-        painter.galley(placed.title.min + Vec2::splat(3.0), galley, Color32::BLACK);
+        painter.galley(placed.title.min + Vec2::splat(TITLE_PAD * unit), galley, Color32::BLACK);
         if let Some(panel) = placed.panel {
-            paint_bars(&painter, panel, &face.probabilities, labels);
+            paint_bars(&painter, panel, &face.probabilities, labels, unit);
         }
     }
     clicked
 }
 
-const BAR_ROW: f32 = 13.0;
-const BAR_LABEL_W: f32 = 58.0;
-const BAR_W: f32 = 60.0;
-const BAR_PAD: f32 = 4.0;
-
-fn bar_panel_size(rows: usize) -> Vec2 {
-    Vec2::new(BAR_LABEL_W + BAR_W + 2.0 * BAR_PAD, rows as f32 * BAR_ROW + 2.0 * BAR_PAD)
+/// The overlay's scale for a video shown in `image_rect`: labels keep their size relative to
+/// the faces, up to twice their size at 480 points high.
+pub fn overlay_unit(image_rect: Rect) -> f32 {
+    crate::output::layout::overlay_unit(image_rect.height(), 2.0)
 }
 
-/// The compact softmax bars in `panel`.
-fn paint_bars(painter: &egui::Painter, panel: Rect, probabilities: &[f32], labels: &[String]) {
-    painter.rect_filled(panel, 3.0, Color32::from_black_alpha(150));
+/// The compact softmax bars in `panel`, each with its percentage.
+fn paint_bars(painter: &egui::Painter, panel: Rect, probabilities: &[f32], labels: &[String], unit: f32) {
+    painter.rect_filled(panel, 3.0, Color32::from_black_alpha(160));
+    let (row, pad) = (BAR_ROW * unit, BAR_PAD * unit);
+    let font = FontId::proportional(BAR_FONT * unit);
     for (i, &p) in probabilities.iter().enumerate() {
-        let top_y = panel.top() + BAR_PAD + i as f32 * BAR_ROW;
+        let top_y = panel.top() + pad + i as f32 * row;
+        let mid_y = top_y + row / 2.0;
         let name = labels.get(i).map(String::as_str).unwrap_or("?");
-        painter.text(Pos2::new(panel.left() + BAR_PAD, top_y + BAR_ROW / 2.0), Align2::LEFT_CENTER, name, FontId::proportional(10.5), Color32::from_gray(235));
-        let bar = Rect::from_min_size(Pos2::new(panel.left() + BAR_PAD + BAR_LABEL_W, top_y + 2.0), Vec2::new(BAR_W * p.clamp(0.0, 1.0), BAR_ROW - 4.0));
+        painter.text(Pos2::new(panel.left() + pad, mid_y), Align2::LEFT_CENTER, name, font.clone(), Color32::from_gray(235));
+        let bar_left = panel.left() + pad + BAR_LABEL_W * unit;
+        let bar = Rect::from_min_size(Pos2::new(bar_left, top_y + 2.0 * unit), Vec2::new(BAR_W * unit * p.clamp(0.0, 1.0), row - 4.0 * unit));
         painter.rect_filled(bar, 1.0, label_color(labels, i));
+        let number_right = bar_left + (BAR_W + BAR_NUMBER_W) * unit;
+        painter.text(Pos2::new(number_right, mid_y), Align2::RIGHT_CENTER, format!("{:.0}%", p * 100.0), font.clone(), Color32::from_gray(235));
     }
 }
 

@@ -1,8 +1,6 @@
 //! The window's panels: controls on top, status at the bottom, the selected face and settings
 //! on the right, the timeline below the video, and the video itself in the middle.
 
-use std::path::PathBuf;
-
 use egui::{Color32, RichText};
 
 use super::overlay::{self, FrameGeometry};
@@ -14,9 +12,16 @@ pub const SCREENSHOT_BUTTON: &str = "Screenshot";
 pub const RECORD_TOGGLE: &str = "Record";
 pub const PAUSE_TOGGLE: &str = "Pause";
 pub const DISMISS_BANNER: &str = "Dismiss";
+pub const REPLAY_BUTTON: &str = "Replay";
+pub const PREVIOUS_PHOTO: &str = "< Previous";
+pub const NEXT_PHOTO: &str = "Next >";
 
 /// The status bar turns the frame rate orange below this share of the source's rate.
 const DROPPED_FRAMES_WARNING: f64 = 0.9;
+
+/// Below this window width the side panel folds away (the "Details" toggle brings it back).
+const NARROW_WINDOW: f32 = 1000.0;
+pub const DETAILS_TOGGLE: &str = "Details";
 
 /// Above this minimum face size, a view with one face or none gets a hint to lower it.
 const FEW_FACES_HINT_MIN_FACE: f32 = 0.08;
@@ -37,60 +42,76 @@ impl EmocamApp {
                 if ui.toggle_value(&mut recording, RECORD_TOGGLE).on_hover_text("Write one CSV row per face per frame").changed() {
                     self.set_recording(recording);
                 }
-                let mut paused = self.paused;
+                let mut paused = self.session.paused;
                 if ui.toggle_value(&mut paused, PAUSE_TOGGLE).on_hover_text("Pause the video (Space)").changed() {
                     self.set_paused(paused);
                 }
                 ui.checkbox(&mut self.settings.mirror, "Mirror").on_hover_text("Show the video mirrored (M)");
+                self.player_controls(ui);
+                ui.separator();
+                let mut open = self.side_panel_open(ui.ctx().content_rect().width());
+                if ui.toggle_value(&mut open, DETAILS_TOGGLE).on_hover_text("Show or hide the side panel: selected face, faces, detector").changed() {
+                    self.view.side_panel_wanted = Some(open);
+                }
             });
             ui.add_space(2.0);
         });
     }
 
+    /// Controls for files: step through a folder's photos, replay or loop a video.
+    fn player_controls(&mut self, ui: &mut egui::Ui) {
+        if let Some((position, count)) = self.photo_position() {
+            ui.separator();
+            if ui.add_enabled(position > 1, egui::Button::new(PREVIOUS_PHOTO)).on_hover_text("The previous photo in this folder (Left arrow key)").clicked() {
+                self.step_photo(-1);
+            }
+            ui.label(format!("photo {position} of {count}"));
+            if ui.add_enabled(position < count, egui::Button::new(NEXT_PHOTO)).on_hover_text("The next photo in this folder (Right arrow key)").clicked() {
+                self.step_photo(1);
+            }
+        }
+        if matches!(self.session.source, Some(SourceSpec::Video(_))) {
+            ui.separator();
+            if ui.add_enabled(self.session.finished(), egui::Button::new(REPLAY_BUTTON)).on_hover_text("Play the video again from the start").clicked() {
+                self.replay();
+            }
+            ui.checkbox(&mut self.settings.loop_video, "Loop").on_hover_text("Start the video again when it ends");
+        }
+    }
+
     fn model_picker(&mut self, ui: &mut egui::Ui) {
-        let current = self.current_model_path().map(PathBuf::from);
-        let selected_text = match (&self.model, &self.pending_model) {
-            (_, Some(pending)) => format!("loading {}…", pending.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()),
+        let current = self.current_model_path().map(std::path::PathBuf::from);
+        let selected_text = match (&self.session.model, &self.session.pending_model) {
+            (_, Some(pending)) => format!("loading {}…", pending.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()),
             (Some(model), None) => model.display_name.clone(),
             (None, None) => "no model".into(),
         };
         let mut chosen = None;
         ui.label("Model");
-        egui::ComboBox::from_id_salt("emocam-model").selected_text(selected_text).width(260.0).show_ui(ui, |ui| {
-            if self.catalog.is_scanning() {
+        egui::ComboBox::from_id_salt("emocam-model").selected_text(selected_text).width(260.0).height(400.0).show_ui(ui, |ui| {
+            if self.catalog.models.is_scanning() {
                 ui.label("reading models…");
             }
-            for (i, entry) in self.catalog.entries().iter().enumerate() {
+            for (i, entry) in self.catalog.models.entries().iter().enumerate() {
                 let is_current = current.as_deref().is_some_and(|c| super::models::same_file(c, &entry.path));
                 let key = if i < 9 { format!("{}. ", i + 1) } else { String::new() };
                 let text = RichText::new(format!("{key}{}", entry.title()));
                 let text = if entry.info.is_ok() { text } else { text.color(ui.visuals().warn_fg_color) };
-                if ui.selectable_label(is_current, text).clicked() {
+                if ui.selectable_label(is_current, text).on_hover_text(entry.details()).clicked() {
                     chosen = Some(entry.path.clone());
                 }
             }
         });
-        ui.menu_button("Open model…", |ui| {
-            ui.label("Path of an .onnx file:");
-            let field = ui.add(egui::TextEdit::singleline(&mut self.model_path_input).hint_text("/path/to/model.onnx").desired_width(320.0));
-            let submitted = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-            if ui.button("Load model").clicked() || submitted {
-                let path = PathBuf::from(self.model_path_input.trim());
-                if path.is_file() {
-                    chosen = Some(path);
-                    ui.close();
-                } else {
-                    self.notices.error(format!("No model file at {}", path.display()));
-                }
-            }
-        });
+        if ui.button(super::open::OPEN_MODEL_BUTTON).on_hover_text("Use an .onnx model from anywhere").clicked() {
+            self.open.open(super::open::OpenKind::Model);
+        }
         if let Some(path) = chosen {
             self.switch_model(path);
         }
     }
 
     fn source_picker(&mut self, ui: &mut egui::Ui) {
-        let playing = match (&self.source, &self.starting) {
+        let playing = match (&self.session.source, &self.session.starting) {
             (_, Some(_)) => "starting…".to_string(),
             (Some(source), None) => source_title(source),
             (None, None) => "no source".into(),
@@ -98,50 +119,43 @@ impl EmocamApp {
         let mut chosen: Option<SourceSpec> = None;
         ui.label("Source");
         let menu = egui::ComboBox::from_id_salt("emocam-source").selected_text(playing).width(170.0).show_ui(ui, |ui| {
-            let mut cameras = self.cameras.clone();
-            if let Some(SourceSpec::Camera(index)) = self.source {
-                if !cameras.contains(&index) {
-                    cameras.push(index);
-                    cameras.sort_unstable();
-                }
-            }
+            let cameras = self.catalog.cameras(self.session.source.as_ref());
             for &index in &cameras {
                 let spec = SourceSpec::Camera(index);
-                if ui.selectable_label(self.source.as_ref() == Some(&spec), source_title(&spec)).clicked() {
+                if ui.selectable_label(self.session.source.as_ref() == Some(&spec), source_title(&spec)).clicked() {
                     chosen = Some(spec);
                 }
             }
-            if self.camera_probe.is_some() {
+            if self.catalog.probing() {
                 ui.label("looking for cameras…");
-            } else if cameras.is_empty() && self.cameras_probed {
+            } else if cameras.is_empty() && self.catalog.cameras_probed() {
                 ui.label("no camera found");
             }
-            if ui.selectable_label(self.source == Some(SourceSpec::Demo), "Built-in demo").clicked() {
+            if ui.selectable_label(self.session.source == Some(SourceSpec::Demo), "Built-in demo").clicked() {
                 chosen = Some(SourceSpec::Demo);
+            }
+            if !self.settings.recent_files.is_empty() {
+                ui.separator();
+                ui.label(RichText::new("Recent files").small());
+                for path in &self.settings.recent_files {
+                    let spec: SourceSpec = path.display().to_string().parse().unwrap_or(SourceSpec::Video(path.clone()));
+                    let name = source_title(&spec);
+                    if ui.selectable_label(self.session.source.as_ref() == Some(&spec), name).on_hover_text(path.display().to_string()).clicked() {
+                        chosen = Some(spec);
+                    }
+                }
             }
         });
         // Probing opens every camera, so it happens only when someone looks at the list.
-        if menu.response.clicked() && !self.cameras_probed {
-            self.cameras_probed = true;
+        if menu.response.clicked() && !self.catalog.cameras_probed() {
             self.probe_cameras();
         }
         if ui.small_button("Rescan").on_hover_text("Look for cameras again").clicked() {
             self.probe_cameras();
         }
-        ui.menu_button("Open file…", |ui| {
-            ui.label("Video, image or folder of images:");
-            let field = ui.add(egui::TextEdit::singleline(&mut self.source_path_input).hint_text("/path/to/video.mp4").desired_width(320.0));
-            let submitted = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-            if ui.button("Play").clicked() || submitted {
-                let path = PathBuf::from(self.source_path_input.trim());
-                if path.exists() {
-                    chosen = Some(self.source_path_input.trim().parse().unwrap_or(SourceSpec::Video(path)));
-                    ui.close();
-                } else {
-                    self.notices.error(format!("{} not found", path.display()));
-                }
-            }
-        });
+        if ui.button(super::open::OPEN_FILE_BUTTON).on_hover_text("Play a video, a photo or a folder of photos").clicked() {
+            self.open.open(super::open::OpenKind::Source);
+        }
         if let Some(spec) = chosen {
             self.notices.set_banner(None);
             self.start_source(Some(spec));
@@ -151,17 +165,21 @@ impl EmocamApp {
     pub(super) fn status_bar(&mut self, ui: &mut egui::Ui) {
         egui::Panel::bottom("emocam-status").show(ui, |ui| {
             ui.horizontal_wrapped(|ui| {
-                let stats = self.feed.as_ref().map(|f| f.stats()).unwrap_or_default();
-                let finished = self.source_ended || self.feed.as_ref().is_some_and(|f| f.ended());
-                let state = match (&self.source, self.paused, finished) {
+                let stats = self.session.feed.as_ref().map(|f| f.stats()).unwrap_or_default();
+                let finished = self.session.finished();
+                let state = match (&self.session.source, self.session.paused, finished) {
                     (None, ..) => "Starting",
                     (_, true, _) => "Paused",
                     (_, _, true) => "Finished",
                     _ => "Playing",
                 };
                 ui.label(RichText::new(state).strong());
+                if self.session.rescorer.busy() {
+                    ui.spinner();
+                    ui.label("updating this frame…").on_hover_text("Finding faces and scoring them again with the new settings or model");
+                }
                 // Rates and delays describe frames flowing: stale once paused or finished.
-                let playing = self.source.is_some() && !self.paused && !finished;
+                let playing = self.session.source.is_some() && !self.session.paused && !finished;
                 if playing {
                     ui.separator();
                     // Frames the source gave that were not shown: the machine cannot keep up.
@@ -170,7 +188,7 @@ impl EmocamApp {
                     ui.label(if dropping { rate.color(Color32::from_rgb(240, 170, 60)) } else { rate })
                         .on_hover_text("Frames analysed and shown per second, of those the source delivered. Orange: frames are being skipped to keep up.");
                     ui.separator();
-                    let delay = match self.latency.p95_ms() {
+                    let delay = match self.view.latency.p95_ms() {
                         Some(p95) => format!("delay {p95:.0} ms"),
                         None => "delay –".into(),
                     };
@@ -181,12 +199,13 @@ impl EmocamApp {
                 }
                 ui.separator();
                 ui.label(format!("model: {}", self.current_model_name().unwrap_or("none")));
-                if let Some(source) = &self.source {
+                if let Some(source) = &self.session.source {
                     ui.separator();
                     ui.label(format!("source: {}", source_title(source)));
                 }
-                let recording = self.recorder.lock().recording.as_ref().map(|r| (r.rows(), r.current_file().map(|p| p.display().to_string())));
-                if let Some((rows, file)) = recording {
+                let recording = self.outputs.recorder.is_on().then(|| self.outputs.recorder.status());
+                if let Some(super::record::RecordingStatus { rows, file }) = recording {
+                    let file = file.map(|p| p.display().to_string());
                     ui.separator();
                     ui.label(RichText::new(format!("REC {rows} rows")).color(Color32::from_rgb(230, 70, 70))).on_hover_text(file.unwrap_or_default());
                 }
@@ -196,24 +215,37 @@ impl EmocamApp {
 
     pub(super) fn timeline_panel(&mut self, ui: &mut egui::Ui) {
         let selected = self.selected_face();
-        egui::Panel::bottom("emocam-timeline").resizable(true).default_size(170.0).show(ui, |ui| {
-            let title = match selected {
-                Some(id) => format!("Last {:.0} s of face #{id}", super::timeline::WINDOW_SECONDS),
+        // A fifth of the window: the video keeps most of a small window.
+        let height = (ui.available_height() * 0.2).clamp(90.0, 220.0);
+        egui::Panel::bottom("emocam-timeline").resizable(true).default_size(height).show(ui, |ui| {
+            let title = match selected.map(|id| (id, self.view.timeline.span_seconds(id).unwrap_or(0.0))) {
+                Some((id, span)) => format!("Face #{id}, last {span:.0} s"),
                 None => "Timeline (no face)".into(),
             };
             ui.label(RichText::new(title).strong());
-            self.timeline.show(ui, selected);
+            self.view.timeline.show(ui, selected);
         });
     }
 
+    /// True when the side panel shows: as the user chose, else only in windows wide enough to
+    /// leave the video most of the width.
+    pub(super) fn side_panel_open(&self, window_width: f32) -> bool {
+        self.view.side_panel_wanted.unwrap_or(window_width >= NARROW_WINDOW)
+    }
+
     pub(super) fn side_panel(&mut self, ui: &mut egui::Ui) {
+        if !self.side_panel_open(ui.ctx().content_rect().width()) {
+            return;
+        }
         egui::Panel::right("emocam-side").resizable(true).default_size(280.0).show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 self.selected_face_ui(ui);
                 ui.separator();
-                self.face_list_ui(ui);
-                ui.separator();
+                // The detector controls above the face list: a list that grows with the faces
+                // must not move a slider away from under the pointer.
                 self.settings_ui(ui);
+                ui.separator();
+                self.face_list_ui(ui);
             });
         });
     }
@@ -221,9 +253,9 @@ impl EmocamApp {
     fn selected_face_ui(&mut self, ui: &mut egui::Ui) {
         let selected = self.selected_face();
         let picked = self.face_was_picked();
-        let Some(result) = &self.current else {
+        let Some(result) = self.view.current() else {
             ui.heading("Selected face");
-            ui.label(if self.starting.is_some() { "Starting the video…" } else { "No video" });
+            ui.label(if self.session.starting.is_some() { "Starting the video…" } else { "No video" });
             return;
         };
         let Some(face) = selected.and_then(|id| result.faces.iter().find(|f| f.track_id == id)) else {
@@ -249,7 +281,7 @@ impl EmocamApp {
     }
 
     fn face_list_ui(&mut self, ui: &mut egui::Ui) {
-        let Some(result) = &self.current else { return };
+        let Some(result) = self.view.current() else { return };
         ui.label(RichText::new(format!("Faces in view: {}", result.faces.len())).strong());
         let selected = self.selected_face();
         let mut clicked = None;
@@ -272,7 +304,7 @@ impl EmocamApp {
         egui::Grid::new("emocam-detector").num_columns(2).show(ui, |ui| {
             ui.label("Cascade");
             egui::ComboBox::from_id_salt("emocam-cascade").selected_text(self.settings.cascade_label()).show_ui(ui, |ui| {
-                for name in &self.cascades {
+                for name in &self.catalog.cascades {
                     ui.selectable_value(&mut self.settings.detector.cascade, name.clone(), super::settings::cascade_title(name));
                 }
             });
@@ -293,7 +325,7 @@ impl EmocamApp {
             self.apply_detector_settings();
         }
         // A group at a laptop shows faces a twentieth of the frame high: say why they are missed.
-        let faces_in_view = self.current.as_ref().map_or(0, |r| r.faces.len());
+        let faces_in_view = self.view.faces().len();
         if faces_in_view <= 1 && self.settings.detector.min_face_fraction > FEW_FACES_HINT_MIN_FACE {
             ui.label(
                 RichText::new(format!(
@@ -310,7 +342,7 @@ impl EmocamApp {
         }
         ui.checkbox(&mut self.settings.show_timeline, "Show timeline");
         ui.add_space(8.0);
-        ui.label(RichText::new(format!("Screenshots go to {}", self.screenshot_dir.display())).small());
+        ui.label(RichText::new(format!("Screenshots go to {}", self.outputs.dir.display())).small());
         ui.label(RichText::new("Keys: S screenshot · Space pause · M mirror · 1–9 models").small());
     }
 
@@ -333,9 +365,9 @@ impl EmocamApp {
                 }
             }
             let available = ui.available_rect_before_wrap();
-            let (Some(texture), Some(result)) = (&self.texture, &self.current) else {
+            let (Some(texture), Some(result)) = (self.view.texture(), self.view.current()) else {
                 ui.centered_and_justified(|ui| {
-                    if self.starting.is_some() {
+                    if self.session.starting.is_some() {
                         ui.spinner();
                     } else {
                         ui.label("No video");

@@ -37,6 +37,8 @@ pub struct StartRequest {
 pub struct Started {
     pub pipeline: Pipeline,
     pub source: SourceSpec,
+    /// The photos beside the one playing, for stepping through them.
+    pub photos: Option<Photos>,
     /// Set when the requested source could not be opened and the demo plays instead.
     pub fallback_notice: Option<String>,
 }
@@ -65,7 +67,7 @@ fn start(mut request: StartRequest) -> Result<Started, String> {
     if let Some(Ok(Ok(overtaken))) = request.overtaken_start.take().map(|rx| rx.recv()) {
         overtaken.pipeline.stop();
     }
-    let wanted = request.source.clone().unwrap_or(SourceSpec::Camera(DEFAULT_CAMERA));
+    let (wanted, photos) = photos_for(request.source.clone().unwrap_or(SourceSpec::Camera(DEFAULT_CAMERA)));
     let config = |source: SourceSpec| PipelineConfig {
         source,
         detector: request.detector.clone(),
@@ -77,16 +79,52 @@ fn start(mut request: StartRequest) -> Result<Started, String> {
         keep_frames: true,
     };
     match Pipeline::start(config(wanted.clone())) {
-        Ok(pipeline) => Ok(Started { pipeline, source: wanted, fallback_notice: None }),
+        Ok(pipeline) => Ok(Started { pipeline, source: wanted, photos, fallback_notice: None }),
         Err(StartError::Source(error)) if wanted != SourceSpec::Demo => {
             let notice = match (&request.source, &wanted) {
                 (None, SourceSpec::Camera(_)) => "No camera found — playing the built-in demo".to_string(),
                 _ => format!("{} — playing the built-in demo", crate::errors::one_line(&error)),
             };
             let pipeline = Pipeline::start(config(SourceSpec::Demo)).map_err(|e| describe(&e, &request.model))?;
-            Ok(Started { pipeline, source: SourceSpec::Demo, fallback_notice: Some(notice) })
+            Ok(Started { pipeline, source: SourceSpec::Demo, photos: None, fallback_notice: Some(notice) })
         }
         Err(error) => Err(describe(&error, &request.model)),
+    }
+}
+
+/// The photos of one folder, one of them on screen.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Photos {
+    pub files: Vec<PathBuf>,
+    pub index: usize,
+    /// Set when a folder was opened (rather than one of its photos): "recent files" lists it.
+    pub folder: Option<PathBuf>,
+}
+
+impl Photos {
+    /// The photo `step` places from the one on screen, if there is one.
+    pub fn step(&self, step: isize) -> Option<&PathBuf> {
+        self.index.checked_add_signed(step).and_then(|i| self.files.get(i))
+    }
+}
+
+/// One photo at a time: a folder opens on its first photo, and a photo knows its neighbours,
+/// so that ←/→ step through the folder (a slideshow at video speed lets no one look).
+fn photos_for(source: SourceSpec) -> (SourceSpec, Option<Photos>) {
+    match &source {
+        SourceSpec::Folder(dir) => match crate::source::list_images(dir) {
+            Ok(files) if !files.is_empty() => (SourceSpec::Image(files[0].clone()), Some(Photos { files, index: 0, folder: Some(dir.clone()) })),
+            // Let the pipeline say what is wrong with the folder.
+            _ => (source, None),
+        },
+        SourceSpec::Image(path) => {
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let photos = crate::source::list_images(dir)
+                .ok()
+                .and_then(|files| files.iter().position(|f| f.file_name() == path.file_name()).map(|index| Photos { files, index, folder: None }));
+            (source, photos)
+        }
+        _ => (source, None),
     }
 }
 
@@ -114,4 +152,73 @@ pub fn probe_cameras_in_background(workers: &mut Workers, repaint: impl Fn() + S
         repaint();
     });
     rx
+}
+
+/// The running video: the pipeline, its display thread, the source and model in use, and
+/// whether it plays.
+pub struct Session {
+    pub pipeline: Option<Pipeline>,
+    pub feed: Option<super::video::DisplayFeed>,
+    pub starting: Option<Receiver<Result<Started, String>>>,
+    /// The source playing (after any fallback).
+    pub source: Option<SourceSpec>,
+    /// The model to use when (re)starting a pipeline.
+    pub model_path: PathBuf,
+    /// The model the results on screen come from.
+    pub model: Option<std::sync::Arc<crate::inference::classifier::ModelInfo>>,
+    /// A switch in progress.
+    pub pending_model: Option<PathBuf>,
+    /// The pipeline's id of that switch, when the pipeline was asked (not a rescore).
+    pub pending_switch: Option<crate::pipeline::SwitchId>,
+    pub paused: bool,
+    pub source_ended: bool,
+    /// `--record`: turn recording on once the first pipeline runs (its model names the file).
+    pub record_when_playing: bool,
+    /// The photo on screen and its neighbours, when a photo or folder plays.
+    pub photos: Option<Photos>,
+    /// Scores the frame on screen again while no new frames come.
+    pub rescorer: super::rescore::Rescorer,
+}
+
+impl Session {
+    pub fn new(model_path: PathBuf, record_when_playing: bool) -> Self {
+        Self {
+            pipeline: None,
+            feed: None,
+            starting: None,
+            source: None,
+            model_path,
+            model: None,
+            pending_model: None,
+            pending_switch: None,
+            paused: false,
+            source_ended: false,
+            record_when_playing,
+            photos: None,
+            rescorer: Default::default(),
+        }
+    }
+
+    /// True once the source has no more frames (a photo, a video at its end).
+    pub fn finished(&self) -> bool {
+        self.source_ended || self.feed.as_ref().is_some_and(|f| f.ended())
+    }
+
+    /// True while no new frames come: paused or finished. Changes then apply to the frame on
+    /// screen (see [`super::rescore`]).
+    pub fn standing_still(&self) -> bool {
+        self.pipeline.is_some() && (self.paused || self.finished())
+    }
+
+    /// Stops the display thread and the pipeline (and so releases the camera).
+    pub fn stop(&mut self) {
+        self.feed = None;
+        // A pipeline that finished starting meanwhile is in the channel: stop it too.
+        if let Some(Ok(started)) = self.starting.take().and_then(|rx| rx.try_recv().ok()) {
+            started.pipeline.stop();
+        }
+        if let Some(pipeline) = self.pipeline.take() {
+            pipeline.stop();
+        }
+    }
 }

@@ -17,11 +17,15 @@ pub struct Settings {
     /// Show the video like a mirror (what people expect from a front camera).
     pub mirror: bool,
     pub show_timeline: bool,
+    /// Play a video again when it ends.
+    pub loop_video: bool,
+    /// Files and folders played lately, newest first (under Source).
+    pub recent_files: Vec<std::path::PathBuf>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { detector: DetectorSettings::default(), smoothing: true, mirror: false, show_timeline: true }
+        Self { detector: DetectorSettings::default(), smoothing: true, mirror: false, show_timeline: true, loop_video: false, recent_files: Vec::new() }
     }
 }
 
@@ -41,6 +45,18 @@ impl Settings {
     /// What the chosen cascade does, in words, for the dropdown.
     pub fn cascade_label(&self) -> String {
         cascade_title(&self.detector.cascade)
+    }
+}
+
+/// Recent files kept under Source.
+const RECENT_FILES: usize = 8;
+
+impl Settings {
+    /// Puts `path` first in the recent files.
+    pub fn add_recent(&mut self, path: &std::path::Path) {
+        self.recent_files.retain(|p| p != path);
+        self.recent_files.insert(0, path.to_path_buf());
+        self.recent_files.truncate(RECENT_FILES);
     }
 }
 

@@ -1,6 +1,6 @@
 //! The display thread ("emocam-display"): takes results from the pipeline, turns each BGR frame
 //! into an `egui::ColorImage` (too slow for the UI thread at 1080p), keeps frame-rate and
-//! latency figures, feeds the recorder, and leaves only the newest frame for the UI before
+//! latency figures, hands every result to the recorder thread, and leaves only the newest frame for the UI before
 //! asking it to repaint. The UI therefore repaints once per new frame, never in a busy loop.
 
 use std::collections::VecDeque;
@@ -13,7 +13,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use opencv::core::Mat;
 use opencv::prelude::*;
 
-use super::record::SharedRecorder;
+use super::record::RecorderFeed;
 use crate::pipeline::{FrameResult, POLL_INTERVAL};
 
 /// Window over which frame rates are measured.
@@ -58,7 +58,7 @@ pub struct DisplayFeed {
 }
 
 impl DisplayFeed {
-    pub fn start(results: Receiver<FrameResult>, ctx: egui::Context, recorder: SharedRecorder) -> std::io::Result<Self> {
+    pub fn start(results: Receiver<FrameResult>, ctx: egui::Context, recorder: Option<RecorderFeed>) -> std::io::Result<Self> {
         let shared = Arc::new(Shared { newest: Mutex::new(None), stats: Mutex::new(FeedStats::default()), ended: AtomicBool::new(false) });
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -93,7 +93,7 @@ impl Drop for DisplayFeed {
     }
 }
 
-fn display_loop(results: Receiver<FrameResult>, ctx: egui::Context, recorder: SharedRecorder, shared: &Shared, stop: &AtomicBool) {
+fn display_loop(results: Receiver<FrameResult>, ctx: egui::Context, recorder: Option<RecorderFeed>, shared: &Shared, stop: &AtomicBool) {
     let mut rates = RateMeter::default();
     while !stop.load(Ordering::Relaxed) {
         let result = match results.recv_timeout(POLL_INTERVAL) {
@@ -105,7 +105,10 @@ fn display_loop(results: Receiver<FrameResult>, ctx: egui::Context, recorder: Sh
                 break;
             }
         };
-        recorder.write(&result);
+        // Never waits: the recorder thread has its own queue.
+        if let Some(recorder) = &recorder {
+            recorder.write(&result);
+        }
         let image = result.frame.as_ref().and_then(|frame| match bgr_to_color_image(frame) {
             Ok(image) => Some(image),
             Err(error) => {

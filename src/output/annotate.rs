@@ -3,7 +3,7 @@
 //! The analyzer's annotated output and the app's screenshots both come from [`annotate`], so a
 //! screenshot looks exactly like `emocam analyze --annotate` output.
 
-use opencv::core::{Mat, Point, Rect, Scalar};
+use opencv::core::{Mat, Rect, Scalar};
 use opencv::imgproc;
 use opencv::prelude::*;
 
@@ -58,15 +58,17 @@ fn scalar(bgr: [u8; 3]) -> Scalar {
 }
 
 /// Draws every face onto `frame` (BGR, modified in place), titles and bar panels placed by
-/// [`layout_faces`] so that none covers another face.
+/// [`layout_faces`] so that none covers another face, with egui's own font (Ubuntu Light,
+/// rasterised with `ab_glyph`) and the app's sizes scaled to the frame: a screenshot looks like
+/// the screen.
 pub fn annotate(frame: &mut Mat, faces: &[FaceAnnotation<'_>], labels: &[String]) -> opencv::Result<()> {
+    use crate::output::layout::metrics::{BAR_PAD, TITLE_FONT, TITLE_PAD};
     let bounds = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(frame.cols() as f32, frame.rows() as f32));
     // Sizes follow the frame so that 4K screenshots and 480p previews look alike.
-    let unit = (frame.cols().min(frame.rows()) as f64 / 480.0).max(0.5);
+    let unit = crate::output::layout::overlay_unit(frame.cols().min(frame.rows()) as f32, f32::INFINITY);
     let thickness = (2.0 * unit).round().max(1.0) as i32;
-    let font = imgproc::FONT_HERSHEY_SIMPLEX;
-    let font_scale = 0.5 * unit;
-    let pad = (3.0 * unit) as i32;
+    let font = Font::new()?;
+    let title_px = TITLE_FONT * unit;
 
     let mut shown = Vec::new();
     let mut places = Vec::new();
@@ -74,53 +76,102 @@ pub fn annotate(frame: &mut Mat, faces: &[FaceAnnotation<'_>], labels: &[String]
         let Some((best, confidence)) = top(face.probabilities) else { continue };
         let name = labels.get(best).map(String::as_str).unwrap_or("?");
         let title = format!("#{} {} {:.0}%", face.track_id, name, confidence * 100.0);
-        let mut baseline = 0;
-        let text = imgproc::get_text_size(&title, font, font_scale, thickness, &mut baseline)?;
-        let title_size = egui::vec2((text.width + 2 * pad) as f32, (text.height + 2 * pad + baseline) as f32);
+        let title_size = font.text_size(&title, title_px) + egui::Vec2::splat(2.0 * TITLE_PAD * unit);
         places.push(FaceToPlace { bbox: to_layout_rect(face.bbox), title: title_size });
-        shown.push((face, best, title, text.height));
+        shown.push((face, best, title));
     }
     let rows = shown.iter().map(|(face, ..)| face.probabilities.len()).max().unwrap_or(0);
-    let bars = BarSizes::new(unit, rows);
-    let layout = layout_faces(bounds, &places, LayoutSizes { panel: bars.panel_size(), gap: bars.pad as f32 });
+    let layout = layout_faces(bounds, &places, LayoutSizes { panel: crate::output::layout::bar_panel_size(rows, unit), gap: BAR_PAD * unit });
 
-    for ((face, best, title, text_height), placed) in shown.into_iter().zip(layout) {
-        let color = scalar(label_color_bgr(labels, best));
-        imgproc::rectangle(frame, face.bbox, color, thickness, imgproc::LINE_AA, 0)?;
-        let title_box = to_cv_rect(placed.title);
-        imgproc::rectangle(frame, title_box, color, imgproc::FILLED, imgproc::LINE_8, 0)?;
-        let origin = Point::new(title_box.x + pad, title_box.y + pad + text_height);
-        imgproc::put_text(frame, &title, origin, font, font_scale, Scalar::all(0.0), thickness, imgproc::LINE_AA, false)?;
+    for ((face, best, title), placed) in shown.into_iter().zip(layout) {
+        let color = label_color_bgr(labels, best);
+        imgproc::rectangle(frame, face.bbox, scalar(color), thickness, imgproc::LINE_AA, 0)?;
+        imgproc::rectangle(frame, to_cv_rect(placed.title), scalar(color), imgproc::FILLED, imgproc::LINE_8, 0)?;
+        let origin = placed.title.min + egui::Vec2::splat(TITLE_PAD * unit);
+        font.draw(frame, &title, origin, title_px, [0, 0, 0])?;
         if let Some(panel) = placed.panel {
-            draw_bars(frame, to_cv_rect(panel), face.probabilities, labels, &bars, unit)?;
+            draw_bars(frame, &font, panel, face.probabilities, labels, unit)?;
         }
     }
     Ok(())
 }
 
-/// Sizes of a panel of per-emotion bars, in frame pixels.
-struct BarSizes {
-    rows: i32,
-    row_h: i32,
-    label_w: i32,
-    bar_w: i32,
-    pad: i32,
+/// egui's default proportional font, for drawing into frames.
+struct Font {
+    font: ab_glyph::FontRef<'static>,
 }
 
-impl BarSizes {
-    fn new(unit: f64, rows: usize) -> Self {
-        Self { rows: rows as i32, row_h: (14.0 * unit).round() as i32, label_w: (62.0 * unit) as i32, bar_w: (70.0 * unit) as i32, pad: (4.0 * unit) as i32 }
+impl Font {
+    fn new() -> opencv::Result<Self> {
+        let font = ab_glyph::FontRef::try_from_slice(epaint_default_fonts::UBUNTU_LIGHT)
+            .map_err(|e| opencv::Error::new(opencv::core::StsError, format!("egui's font cannot be read: {e}")))?;
+        Ok(Self { font })
     }
 
-    fn panel_size(&self) -> egui::Vec2 {
-        egui::vec2((self.label_w + self.bar_w + 2 * self.pad) as f32, (self.rows * self.row_h + 2 * self.pad) as f32)
+    /// Width and line height of `text` at `px` pixels.
+    fn text_size(&self, text: &str, px: f32) -> egui::Vec2 {
+        use ab_glyph::{Font as _, ScaleFont as _};
+        let scaled = self.font.as_scaled(px);
+        let mut width = 0.0;
+        let mut previous = None;
+        for c in text.chars() {
+            let id = scaled.glyph_id(c);
+            if let Some(previous) = previous {
+                width += scaled.kern(previous, id);
+            }
+            width += scaled.h_advance(id);
+            previous = Some(id);
+        }
+        egui::vec2(width.ceil(), (scaled.ascent() - scaled.descent()).ceil())
+    }
+
+    /// Draws `text` with its top-left corner at `origin`, blending its anti-aliased edges into
+    /// the frame; pixels outside the frame are skipped.
+    fn draw(&self, frame: &mut Mat, text: &str, origin: egui::Pos2, px: f32, bgr: [u8; 3]) -> opencv::Result<()> {
+        use ab_glyph::{Font as _, ScaleFont as _};
+        let scaled = self.font.as_scaled(px);
+        let (cols, rows) = (frame.cols(), frame.rows());
+        let mut caret = ab_glyph::point(origin.x, origin.y + scaled.ascent());
+        let mut previous = None;
+        for c in text.chars() {
+            let id = scaled.glyph_id(c);
+            if let Some(previous) = previous {
+                caret.x += scaled.kern(previous, id);
+            }
+            let glyph = id.with_scale_and_position(px, caret);
+            caret.x += scaled.h_advance(id);
+            previous = Some(id);
+            let Some(outlined) = self.font.outline_glyph(glyph) else { continue }; // a space
+            let bounds = outlined.px_bounds();
+            let mut failure = None;
+            outlined.draw(|gx, gy, coverage| {
+                let (x, y) = (bounds.min.x as i32 + gx as i32, bounds.min.y as i32 + gy as i32);
+                if x < 0 || y < 0 || x >= cols || y >= rows || failure.is_some() {
+                    return;
+                }
+                match frame.at_2d_mut::<opencv::core::Vec3b>(y, x) {
+                    Ok(pixel) => {
+                        let a = coverage.clamp(0.0, 1.0);
+                        for (channel, target) in pixel.0.iter_mut().zip(bgr) {
+                            *channel = (f32::from(*channel) * (1.0 - a) + f32::from(target) * a).round() as u8;
+                        }
+                    }
+                    Err(error) => failure = Some(error),
+                }
+            });
+            if let Some(error) = failure {
+                return Err(error);
+            }
+        }
+        Ok(())
     }
 }
 
-/// The per-emotion bars in `panel_rect`.
-fn draw_bars(frame: &mut Mat, panel_rect: Rect, probabilities: &[f32], labels: &[String], sizes: &BarSizes, unit: f64) -> opencv::Result<()> {
-    let BarSizes { row_h, label_w, bar_w, pad, .. } = *sizes;
+/// The per-emotion bars in `panel`, each with its name and percentage, as the app draws them.
+fn draw_bars(frame: &mut Mat, font: &Font, panel: egui::Rect, probabilities: &[f32], labels: &[String], unit: f32) -> opencv::Result<()> {
+    use crate::output::layout::metrics::{BAR_FONT, BAR_LABEL_W, BAR_NUMBER_W, BAR_PAD, BAR_ROW, BAR_W};
     // Darken the panel background so the bars read on any video.
+    let panel_rect = to_cv_rect(panel);
     let mut background = Mat::roi_mut(frame, panel_rect)?;
     let dimmed = {
         let mut out = Mat::default();
@@ -129,26 +180,23 @@ fn draw_bars(frame: &mut Mat, panel_rect: Rect, probabilities: &[f32], labels: &
     };
     dimmed.copy_to(&mut background)?;
 
-    let font_scale = 0.4 * unit;
+    let (row, pad, px) = (BAR_ROW * unit, BAR_PAD * unit, BAR_FONT * unit);
+    let text_h = font.text_size("Ag", px).y;
     for (i, p) in probabilities.iter().enumerate() {
-        let y = panel_rect.y + pad + i as i32 * row_h;
+        let top_y = panel.top() + pad + i as f32 * row;
+        let text_y = top_y + (row - text_h) / 2.0;
         let name = labels.get(i).map(String::as_str).unwrap_or("?");
-        imgproc::put_text(
-            frame,
-            name,
-            Point::new(panel_rect.x + pad, y + row_h - (3.0 * unit) as i32),
-            imgproc::FONT_HERSHEY_SIMPLEX,
-            font_scale,
-            Scalar::all(235.0),
-            1,
-            imgproc::LINE_AA,
-            false,
-        )?;
-        let length = ((bar_w as f32) * p.clamp(0.0, 1.0)).round() as i32;
-        if length > 0 {
-            let bar = Rect::new(panel_rect.x + pad + label_w, y + 2, length, row_h - 4);
-            imgproc::rectangle(frame, bar, scalar(label_color_bgr(labels, i)), imgproc::FILLED, imgproc::LINE_8, 0)?;
+        font.draw(frame, name, egui::pos2(panel.left() + pad, text_y), px, [235, 235, 235])?;
+        let bar_left = panel.left() + pad + BAR_LABEL_W * unit;
+        let length = BAR_W * unit * p.clamp(0.0, 1.0);
+        if length >= 1.0 {
+            let bar = egui::Rect::from_min_size(egui::pos2(bar_left, top_y + 2.0 * unit), egui::vec2(length, row - 4.0 * unit));
+            imgproc::rectangle(frame, to_cv_rect(bar), scalar(label_color_bgr(labels, i)), imgproc::FILLED, imgproc::LINE_8, 0)?;
         }
+        let number = format!("{:.0}%", p * 100.0);
+        let number_right = bar_left + (BAR_W + BAR_NUMBER_W) * unit;
+        let number_w = font.text_size(&number, px).x;
+        font.draw(frame, &number, egui::pos2(number_right - number_w, text_y), px, [235, 235, 235])?;
     }
     Ok(())
 }

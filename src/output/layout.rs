@@ -8,6 +8,38 @@
 
 use egui::{Pos2, Rect, Vec2};
 
+/// The overlay's sizes for a frame (or a video on screen) 480 pixels high. The app's overlay
+/// and annotated files both multiply them by their own [`overlay_unit`], so a screenshot looks
+/// like the screen.
+pub mod metrics {
+    /// Title ("#3 happy 85%") font size.
+    pub const TITLE_FONT: f32 = 14.0;
+    /// Padding around a title's text.
+    pub const TITLE_PAD: f32 = 3.0;
+    /// Font size of a bar's emotion name and percentage.
+    pub const BAR_FONT: f32 = 11.0;
+    pub const BAR_ROW: f32 = 14.0;
+    pub const BAR_LABEL_W: f32 = 60.0;
+    pub const BAR_W: f32 = 60.0;
+    pub const BAR_NUMBER_W: f32 = 34.0;
+    pub const BAR_PAD: f32 = 4.0;
+    /// No text below 11 pixels.
+    pub const MIN_FONT: f32 = 11.0;
+}
+
+/// How much larger than at 480 pixels high the overlay is drawn on an image `height` high:
+/// it follows the image, never so small that text drops below [`metrics::MIN_FONT`], and (on
+/// screen) never more than `max`.
+pub fn overlay_unit(height: f32, max: f32) -> f32 {
+    (height / 480.0).clamp(metrics::MIN_FONT / metrics::BAR_FONT, max.max(metrics::MIN_FONT / metrics::BAR_FONT))
+}
+
+/// The size of a panel of `rows` bars at `unit`.
+pub fn bar_panel_size(rows: usize, unit: f32) -> Vec2 {
+    use metrics::*;
+    Vec2::new(BAR_LABEL_W + BAR_W + BAR_NUMBER_W + 2.0 * BAR_PAD, rows as f32 * BAR_ROW + 2.0 * BAR_PAD) * unit
+}
+
 /// A face to place: its box and the size of its title, in frame or screen pixels.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FaceToPlace {

@@ -386,7 +386,7 @@ impl EmocamApp {
         let job = screenshot::ScreenshotJob { frame, faces: current.faces.clone(), model: current.model.clone(), dir: self.outputs.dir.clone() };
         let repaint = self.repainter();
         if let Err(error) = self.outputs.screenshots.save(&mut self.workers, job, repaint) {
-            self.notices.error(error);
+            self.notices.error(format!("Could not start saving the screenshot: {error}"));
         }
     }
 
@@ -400,7 +400,7 @@ impl EmocamApp {
             self.outputs.recorder.stop()
         };
         if let Err(error) = outcome {
-            self.notices.error(format!("recording: {error}"));
+            self.notices.error(format!("Recording: {}", crate::errors::one_line(&error)));
         }
     }
 
@@ -476,7 +476,7 @@ impl EmocamApp {
                     let skipped = if skipped > 0 { format!(" ({skipped} frames skipped: the disk was too slow)") } else { String::new() };
                     self.notices.info(format!("Recorded {rows} face rows to {}{skipped}", names.join(", ")));
                 }
-                record::RecorderOutcome::Failed(error) => self.notices.error(error),
+                record::RecorderOutcome::Failed(error) => self.notices.error(format!("Recording stopped: {}", crate::errors::one_line(&error))),
             }
         }
     }
@@ -510,8 +510,9 @@ impl EmocamApp {
                 }
             }
             Err(error) => {
-                self.notices.set_banner(Some(error.clone()));
-                self.notices.error(error);
+                let text = error.describe();
+                self.notices.set_banner(Some(text.clone()));
+                self.notices.error(text);
             }
         }
     }

@@ -17,6 +17,21 @@ use crate::pipeline::FrameResult;
 /// stalls for a moment loses nothing; beyond that, frames are counted as skipped.
 const QUEUED_FRAMES: usize = 256;
 
+/// Why recording could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordingError {
+    #[error("cannot create the recordings folder {}", .0.display())]
+    Folder(PathBuf, #[source] std::io::Error),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("cannot start the recorder thread")]
+    Thread(#[source] Arc<std::io::Error>),
+    #[error("the recorder has stopped")]
+    Stopped,
+    #[error("the recorder is not keeping up with the disk")]
+    Stalled,
+}
+
 /// One recording: a CSV file per label set (a model switch to other labels starts a new file).
 pub struct Recording {
     dir: PathBuf,
@@ -26,37 +41,37 @@ pub struct Recording {
 }
 
 impl Recording {
-    pub fn start(dir: &Path, model_name: &str) -> Result<Self, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create the recordings folder {}: {e}", dir.display()))?;
+    pub fn start(dir: &Path, model_name: &str) -> Result<Self, RecordingError> {
+        std::fs::create_dir_all(dir).map_err(|e| RecordingError::Folder(dir.to_path_buf(), e))?;
         let (writer, path) = Self::new_file(dir, model_name)?;
         Ok(Self { dir: dir.to_path_buf(), writer, files: vec![path], rows: 0 })
     }
 
-    fn new_file(dir: &Path, model_name: &str) -> Result<(RecordWriter, PathBuf), String> {
+    fn new_file(dir: &Path, model_name: &str) -> Result<(RecordWriter, PathBuf), RecordingError> {
         let path = dir.join(super::screenshot::file_name(chrono::Local::now(), model_name, "csv"));
-        let writer = RecordWriter::create(&path, RecordFormat::Csv).map_err(|e| crate::errors::one_line(&e))?;
+        let writer = RecordWriter::create(&path, RecordFormat::Csv)?;
         Ok((writer, path))
     }
 
-    pub fn write(&mut self, result: &FrameResult) -> Result<(), String> {
+    pub fn write(&mut self, result: &FrameResult) -> Result<(), RecordingError> {
         match self.writer.write_frame(result) {
             Ok(()) => {}
             Err(RecordError::LabelsChanged { .. }) => {
-                self.writer.flush().map_err(|e| crate::errors::one_line(&e))?;
+                self.writer.flush()?;
                 let (writer, path) = Self::new_file(&self.dir, &result.model.display_name)?;
                 self.writer = writer;
                 self.files.push(path);
-                self.writer.write_frame(result).map_err(|e| crate::errors::one_line(&e))?;
+                self.writer.write_frame(result)?;
             }
-            Err(other) => return Err(crate::errors::one_line(&other)),
+            Err(other) => return Err(other.into()),
         }
         self.rows += result.faces.len() as u64;
         Ok(())
     }
 
     /// Flushes and returns the files written.
-    pub fn finish(mut self) -> Result<Vec<PathBuf>, String> {
-        self.writer.flush().map_err(|e| crate::errors::one_line(&e))?;
+    pub fn finish(mut self) -> Result<Vec<PathBuf>, RecordingError> {
+        self.writer.flush()?;
         Ok(self.files)
     }
 
@@ -90,7 +105,7 @@ pub enum RecorderOutcome {
         skipped: u64,
     },
     /// A recording could not start, or a write failed and recording stopped.
-    Failed(String),
+    Failed(RecordingError),
 }
 
 /// What the status bar shows while recording.
@@ -140,7 +155,7 @@ pub struct Recorder {
     active: Arc<AtomicBool>,
     skipped: Arc<AtomicU64>,
     /// Why the thread could not be started, if so.
-    unavailable: Option<String>,
+    unavailable: Option<Arc<std::io::Error>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -161,7 +176,7 @@ impl Recorder {
         });
         let (tx, thread, unavailable) = match thread {
             Ok(thread) => (Some(tx), Some(thread), None),
-            Err(error) => (None, None, Some(format!("cannot start the recorder thread: {error}"))),
+            Err(error) => (None, None, Some(Arc::new(error))),
         };
         Self { tx, outcomes, status, active: Arc::new(AtomicBool::new(false)), skipped: Arc::new(AtomicU64::new(0)), unavailable, thread }
     }
@@ -181,7 +196,7 @@ impl Recorder {
     }
 
     /// Asks for a recording into `dir`; its file is named after `model_name`.
-    pub fn start(&mut self, dir: &Path, model_name: &str) -> Result<(), String> {
+    pub fn start(&mut self, dir: &Path, model_name: &str) -> Result<(), RecordingError> {
         if self.is_on() {
             return Ok(());
         }
@@ -192,7 +207,7 @@ impl Recorder {
         Ok(())
     }
 
-    pub fn stop(&mut self) -> Result<(), String> {
+    pub fn stop(&mut self) -> Result<(), RecordingError> {
         if !self.is_on() {
             return Ok(());
         }
@@ -200,11 +215,11 @@ impl Recorder {
         self.send(Message::Stop)
     }
 
-    fn send(&self, message: Message) -> Result<(), String> {
-        let Some(tx) = &self.tx else { return Err(self.unavailable.clone().unwrap_or_else(|| "the recorder has stopped".into())) };
+    fn send(&self, message: Message) -> Result<(), RecordingError> {
+        let Some(tx) = &self.tx else { return Err(self.unavailable.clone().map_or(RecordingError::Stopped, RecordingError::Thread)) };
         // Start and stop share the queue with frames, so that they keep their order; a queue
         // full of frames makes room within milliseconds unless the disk is stuck.
-        tx.send_timeout(message, std::time::Duration::from_millis(200)).map_err(|_| "the recorder is not keeping up with the disk".to_string())
+        tx.send_timeout(message, std::time::Duration::from_millis(200)).map_err(|_| RecordingError::Stalled)
     }
 
     /// Outcomes since the last call. A failure turns the toggle off.
@@ -273,7 +288,7 @@ fn recorder_loop(rx: &Receiver<Message>, outcomes: &Sender<RecorderOutcome>, sta
                     Err(error) => {
                         recording = None;
                         *lock(status) = RecordingStatus::default();
-                        report(RecorderOutcome::Failed(format!("recording stopped: {error}")));
+                        report(RecorderOutcome::Failed(error));
                     }
                 }
             }
@@ -284,7 +299,7 @@ fn recorder_loop(rx: &Receiver<Message>, outcomes: &Sender<RecorderOutcome>, sta
                 *lock(status) = RecordingStatus::default();
                 report(match done.finish() {
                     Ok(files) => RecorderOutcome::Finished { rows, files, skipped: 0 },
-                    Err(error) => RecorderOutcome::Failed(format!("recording: {error}")),
+                    Err(error) => RecorderOutcome::Failed(error),
                 });
             }
         }

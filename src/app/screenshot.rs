@@ -58,15 +58,14 @@ impl Default for ScreenshotSaver {
 }
 
 impl ScreenshotSaver {
-    /// Starts saving; `repaint` is called when the outcome is ready.
-    pub fn save(&self, workers: &mut Workers, job: ScreenshotJob, repaint: impl Fn() + Send + 'static) -> Result<(), String> {
+    /// Starts saving; `repaint` is called when the outcome is ready. Fails only when the
+    /// thread that saves cannot start.
+    pub fn save(&self, workers: &mut Workers, job: ScreenshotJob, repaint: impl Fn() + Send + 'static) -> std::io::Result<()> {
         let done = self.done_tx.clone();
-        workers
-            .spawn("emocam-screenshot", move |_stop| {
-                let _ = done.send(write_screenshot(job));
-                repaint();
-            })
-            .map_err(|e| format!("could not start saving the screenshot: {e}"))
+        workers.spawn("emocam-screenshot", move |_stop| {
+            let _ = done.send(write_screenshot(job));
+            repaint();
+        })
     }
 
     /// Outcomes that arrived since the last call.

@@ -30,7 +30,26 @@ pub struct StartRequest {
     pub previous: Option<Pipeline>,
     /// A start still in flight when this one was asked for: awaited and its pipeline stopped
     /// first, so that two starts never race for one camera.
-    pub overtaken_start: Option<Receiver<Result<Started, String>>>,
+    pub overtaken_start: Option<Receiver<Result<Started, StartFailure>>>,
+}
+
+/// Why a source could not be played (the demo is played instead where that helps).
+#[derive(Debug, thiserror::Error)]
+pub enum StartFailure {
+    #[error("could not start the video thread")]
+    Thread(#[source] std::io::Error),
+    #[error(transparent)]
+    Pipeline(#[from] StartError),
+}
+
+impl StartFailure {
+    /// The text for the banner: what failed, and what to do about a model that can't be used.
+    pub fn describe(&self) -> String {
+        match self {
+            StartFailure::Pipeline(StartError::Model(e)) => format!("cannot use this model: {} — pick another model", crate::errors::one_line(e)),
+            other => crate::errors::one_line(other),
+        }
+    }
 }
 
 /// A running pipeline and how it came about.
@@ -45,7 +64,7 @@ pub struct Started {
 
 /// Starts the pipeline on a named thread; the outcome arrives on the returned channel and
 /// `repaint` is called then.
-pub fn start_in_background(workers: &mut Workers, request: StartRequest, repaint: impl Fn() + Send + 'static) -> Receiver<Result<Started, String>> {
+pub fn start_in_background(workers: &mut Workers, request: StartRequest, repaint: impl Fn() + Send + 'static) -> Receiver<Result<Started, StartFailure>> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     let spawned = workers.spawn("emocam-start", {
         let tx = tx.clone();
@@ -55,12 +74,12 @@ pub fn start_in_background(workers: &mut Workers, request: StartRequest, repaint
         }
     });
     if let Err(error) = spawned {
-        let _ = tx.send(Err(format!("could not start the video thread: {error}")));
+        let _ = tx.send(Err(StartFailure::Thread(error)));
     }
     rx
 }
 
-fn start(mut request: StartRequest) -> Result<Started, String> {
+fn start(mut request: StartRequest) -> Result<Started, StartFailure> {
     if let Some(previous) = request.previous.take() {
         previous.stop();
     }
@@ -85,10 +104,10 @@ fn start(mut request: StartRequest) -> Result<Started, String> {
                 (None, SourceSpec::Camera(_)) => "No camera found — playing the built-in demo".to_string(),
                 _ => format!("{} — playing the built-in demo", crate::errors::one_line(&error)),
             };
-            let pipeline = Pipeline::start(config(SourceSpec::Demo)).map_err(|e| describe(&e, &request.model))?;
+            let pipeline = Pipeline::start(config(SourceSpec::Demo))?;
             Ok(Started { pipeline, source: SourceSpec::Demo, photos: None, fallback_notice: Some(notice) })
         }
-        Err(error) => Err(describe(&error, &request.model)),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -128,13 +147,6 @@ fn photos_for(source: SourceSpec) -> (SourceSpec, Option<Photos>) {
     }
 }
 
-fn describe(error: &StartError, model: &std::path::Path) -> String {
-    match error {
-        StartError::Model(e) => format!("cannot use model {}: {} — pick another model", model.display(), crate::errors::one_line(e)),
-        other => crate::errors::one_line(other),
-    }
-}
-
 /// Lists the cameras that open, on a background thread (each failed index can take a while).
 pub fn probe_cameras_in_background(workers: &mut Workers, repaint: impl Fn() + Send + 'static) -> Receiver<Vec<i32>> {
     let (tx, rx) = crossbeam_channel::bounded(1);
@@ -159,7 +171,7 @@ pub fn probe_cameras_in_background(workers: &mut Workers, repaint: impl Fn() + S
 pub struct Session {
     pub pipeline: Option<Pipeline>,
     pub feed: Option<super::video::DisplayFeed>,
-    pub starting: Option<Receiver<Result<Started, String>>>,
+    pub starting: Option<Receiver<Result<Started, StartFailure>>>,
     /// The source playing (after any fallback).
     pub source: Option<SourceSpec>,
     /// The model to use when (re)starting a pipeline.

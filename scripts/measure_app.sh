@@ -11,7 +11,7 @@ seconds="${1:-20}"
 screenshot="${2:-}"
 source="${3:-demo}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bin="$root/target/release/emocam"
+bin="${EMOCAM_BIN:-$root/target/release/emocam}"   # EMOCAM_BIN: another build, for A/B runs
 [ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 log="$(mktemp)"
 display=":$((90 + RANDOM % 9))"

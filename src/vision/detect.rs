@@ -1,10 +1,20 @@
 //! Haar-cascade face detection, made cheap by following faces already found.
 //!
 //! [`FaceFinder`] scans the whole frame with Haar (like plain OpenCV: full resolution, no
-//! equalisation) only every `full_scan_interval_frames` frames, or at once when every face is
-//! lost (a scene cut). While full scans keep finding nothing new and no face is lost, the
-//! interval doubles, up to 8 times the setting (a still scene costs little; a new face then
-//! waits up to 80 frames at the default). Every face found is followed frame to frame on its own
+//! equalisation) only every `full_scan_interval_frames` frames, and besides:
+//! - at once when every face is lost, in the same frame (everybody left, or nobody yet);
+//! - on a scene cut, told by the correlation of 32x24 thumbnails of consecutive frames (a pan or
+//!   a zoom keeps most of the picture, a cut none of it); the old faces are dropped first, so
+//!   that no template or windowed scan latches on to something of the new scene where a face
+//!   used to be;
+//! - once the view has moved by 3/4 of the smallest followed face's side since the last scan
+//!   (the largest move of a followed face: a pan, a zoom out, people walking). New faces enter
+//!   across the frame's edge while others are followed, and can be found once wholly in view;
+//!   this finds them within about a face's move of that. A still view never triggers it.
+//!
+//! While full scans keep finding nothing new and no face is lost, the interval doubles, up to 8
+//! times the setting (a still scene costs little; a new face then waits up to 80 frames at the
+//! default, unless the view moves). Every face found is followed frame to frame on its own
 //! (one [`TrackedFace`] each): by Haar in a window around its last box over a narrow range of
 //! sizes, with fewer neighbouring hits than a new face needs, and between those Haar refreshes
 //! (every [`HAAR_REFRESH_FRAMES`] frames; a windowed scan costs 1-3 ms a face) by matching a small
@@ -17,9 +27,14 @@
 //! Plain Haar's false faces are mostly weak, so a new face is reported once a second,
 //! differently trained cascade ([`VERIFIER_CASCADE`]) also groups enough hits on it; a face it
 //! turns down several times is never reported, and so is a new face on the edge of a flat bar
-//! (letterboxed video, a photo on a plain background), where Haar often fires. Still images get
-//! the full scan alone, each face checked by the verifier.
-//! The figures behind these choices come from `emocam eval-detect` (see the README).
+//! (letterboxed video, a photo on a plain background), where Haar often fires. A spot where new
+//! faces were turned down until they were lost asks one more neighbouring hit per refusal of the
+//! next new face there, for a while: a face-like patch of the background comes back scan after
+//! scan, and the verifier accepts it now and then (the demo's astronaut photo has one). Still
+//! images get the full scan alone, each face checked by the verifier.
+//! The figures behind these choices come from `emocam eval-detect` (see the README): on the
+//! clips of `../shared/faces` the view-motion scans and the cut detection took recall at
+//! 640x480 from 0.792 to 0.808 with no false face.
 
 use std::path::PathBuf;
 
@@ -188,6 +203,19 @@ const PICTURE_EDGE_CLEARANCE: f32 = 0.05;
 /// the extra false faces, while a weak real face is picked up at its first full scan instead of
 /// waiting for one that happens to group enough hits on it. Measured with `eval-detect`.
 const FULL_SCAN_NEIGHBOR_RELIEF: i32 = 1;
+/// A full scan is due once the view has moved by this fraction of the smallest followed face's
+/// side since the last one (see `view_moved_a_face_since_full_scan`). On the 640x480 clips of
+/// `eval-detect`: 1 gave recall 0.804 with 22 full scans in 240 frames, 0.75 0.808 with 26,
+/// 0.5 0.827 with 34 (too slow: about 5x plain Haar's speed).
+const VIEW_MOTION_SCAN_FRACTION: f32 = 0.75;
+/// Frames for which a spot the verifier turned down stays suspect: the longest full-scan
+/// interval at the default setting, so that the next scan still remembers it.
+const TURNED_DOWN_MEMORY_FRAMES: u64 = 80;
+/// Frames are compared for scene cuts at this size: enough to tell two scenes apart, too small
+/// for noise or a few moving pixels to matter, and cheap.
+const SCENE_THUMBNAIL_SIZE: Size = Size::new(32, 24);
+/// Thumbnails of consecutive frames that correlate less than this are two scenes.
+const SCENE_CUT_MAX_CORRELATION: f32 = 0.5;
 /// Neighbouring hits that re-find a face already followed (see `search_near`).
 const TRACKED_FACE_MIN_NEIGHBORS: i32 = 3;
 
@@ -261,6 +289,8 @@ struct TrackedFace {
     verify_attempts: u32,
     /// Found in this frame by the full scan (then it needs no search of its own).
     found_by_full_scan: bool,
+    /// Where the box's centre was at the last full scan (or when the face was first found).
+    centre_at_full_scan: Point,
 }
 
 impl TrackedFace {
@@ -274,6 +304,7 @@ impl TrackedFace {
             verified: false,
             verify_attempts: 0,
             found_by_full_scan: true,
+            centre_at_full_scan: centre(bbox),
         })
     }
 
@@ -304,13 +335,26 @@ impl TrackedFace {
     }
 }
 
+fn centre(r: Rect) -> Point {
+    Point::new(r.x + r.width / 2, r.y + r.height / 2)
+}
+
+/// A new face that the verifier turned down until it was lost.
+struct TurnedDown {
+    /// Its last box.
+    bbox: Rect,
+    /// When it was lost, in frames since the last reset.
+    frame: u64,
+    /// How often the verifier turned it down.
+    refusals: u32,
+}
+
 /// Whether two boxes are the same face: they overlap well, or one's centre lies in the other
 /// and their sizes are alike (Haar's box for one face varies by a step of the scan).
 fn same_face(a: Rect, b: Rect) -> bool {
     if iou(a, b) >= 0.3 {
         return true;
     }
-    let centre = |r: Rect| Point::new(r.x + r.width / 2, r.y + r.height / 2);
     let ratio = f64::from(a.width.max(1)) / f64::from(b.width.max(1));
     (a.contains(centre(b)) || b.contains(centre(a))) && (0.6..=1.67).contains(&ratio)
 }
@@ -328,6 +372,12 @@ pub struct FaceFinder {
     quiet_full_scans: u32,
     /// Live use: full scans on their own thread (see `background_scan`); `None`: in line.
     background: Option<crate::vision::background_scan::BackgroundScanner>,
+    /// Video frames looked at since the last reset.
+    frames_seen: u64,
+    /// New faces that the verifier turned down until they were lost.
+    turned_down: Vec<TurnedDown>,
+    /// The last frame, shrunk to `SCENE_THUMBNAIL_SIZE` (see `is_scene_cut`).
+    last_thumbnail: Mat,
     /// Scratch images reused between frames.
     equalized: Mat,
     small: Mat,
@@ -350,6 +400,9 @@ impl FaceFinder {
             frames_since_full_scan: 0,
             quiet_full_scans: 0,
             background: None,
+            frames_seen: 0,
+            turned_down: Vec::new(),
+            last_thumbnail: Mat::default(),
             equalized: Mat::default(),
             small: Mat::default(),
         })
@@ -368,6 +421,9 @@ impl FaceFinder {
         self.next_shown_id = 1;
         self.frames_since_full_scan = 0;
         self.quiet_full_scans = 0;
+        self.last_thumbnail = Mat::default();
+        self.frames_seen = 0;
+        self.turned_down.clear();
         if let Some(background) = &mut self.background {
             background.forget();
         }
@@ -379,38 +435,103 @@ impl FaceFinder {
         self.settings.full_scan_interval_frames.max(1).saturating_mul(1 << self.quiet_full_scans.min(MAX_QUIET_SCAN_DOUBLINGS))
     }
 
+    /// Runs the full scan of this frame if `due` (in line), or hands it to the scan thread and
+    /// merges the last scan it finished (live). True if a scan of this frame started.
+    fn full_scan_step(&mut self, grey: &Mat, min_face_px: f32, due: bool) -> Result<bool, DetectError> {
+        // A scan with no face followed (nobody in view, a new scene) says nothing about how
+        // settled the scene is: it never makes the interval grow.
+        let following = !self.faces.is_empty();
+        let started = match &mut self.background {
+            None if due => {
+                let detections = self.scan_full_frame(grey, min_face_px)?;
+                let new_faces = self.merge_full_scan(grey, &detections, ScanAge::ThisFrame)?;
+                self.quiet_full_scans = if new_faces == 0 && following { self.quiet_full_scans + 1 } else { 0 };
+                true
+            }
+            None => false,
+            Some(background) => {
+                let finished = background.take_result()?;
+                let started = due && background.submit(grey, min_face_px)?;
+                if let Some(detections) = finished {
+                    let new_faces = self.merge_full_scan(grey, &detections, ScanAge::EarlierFrame)?;
+                    self.quiet_full_scans = if new_faces == 0 && following { self.quiet_full_scans + 1 } else { 0 };
+                }
+                started
+            }
+        };
+        if started {
+            self.frames_since_full_scan = 0;
+            for face in &mut self.faces {
+                face.centre_at_full_scan = centre(face.bbox);
+            }
+        }
+        Ok(started)
+    }
+
+    /// Whether `grey` shows another scene than the last frame: their thumbnails hardly correlate
+    /// (a pan or a zoom keeps most of the picture, a cut keeps none of it).
+    fn is_scene_cut(&mut self, grey: &Mat) -> opencv::Result<bool> {
+        let mut thumbnail = Mat::default();
+        imgproc::resize(grey, &mut thumbnail, SCENE_THUMBNAIL_SIZE, 0.0, 0.0, imgproc::INTER_AREA)?;
+        let previous = std::mem::replace(&mut self.last_thumbnail, thumbnail);
+        if previous.empty() {
+            return Ok(false);
+        }
+        let mut score = Mat::default();
+        imgproc::match_template(&self.last_thumbnail, &previous, &mut score, imgproc::TM_CCOEFF_NORMED, &opencv::core::no_array())?;
+        let correlation = *score.at_2d::<f32>(0, 0)?;
+        Ok(correlation < SCENE_CUT_MAX_CORRELATION)
+    }
+
+    /// Whether the view has moved by about a face since the last full scan: some followed face
+    /// has moved by `VIEW_MOTION_SCAN_FRACTION` of the smallest followed face's side. A face that
+    /// the camera brings in across the frame's edge (a pan, or a zoom out), or that walks in, can
+    /// be found once it is wholly in view; after the view moves by a face's side, every face cut
+    /// by the edge at the last scan is. The faces nearest the edges move the most in a zoom, as
+    /// much as the picture that comes in there. A still view never triggers this.
+    fn view_moved_a_face_since_full_scan(&self) -> bool {
+        let followed = || self.faces.iter().filter(|face| face.is_confirmed() && face.missed_frames == 0);
+        let Some(smallest_side) = followed().map(|face| face.bbox.width.min(face.bbox.height)).min() else {
+            return false;
+        };
+        let largest_move = followed()
+            .map(|face| {
+                let now = centre(face.bbox);
+                (now.x - face.centre_at_full_scan.x).abs().max((now.y - face.centre_at_full_scan.y).abs())
+            })
+            .max()
+            .unwrap_or(0);
+        largest_move as f32 >= smallest_side as f32 * VIEW_MOTION_SCAN_FRACTION
+    }
+
     /// Faces in a grey video frame, with stable track ids.
     pub fn find(&mut self, grey: &Mat) -> Result<Vec<FoundFace>, DetectError> {
         let frame = Rect::new(0, 0, grey.cols(), grey.rows());
         let min_face_px = self.min_face_px(grey);
         self.frames_since_full_scan += 1;
-        // With every face lost (a scene cut, or nobody yet) there is nothing to follow: look
-        // everywhere at once rather than wait for the next scheduled scan.
-        let all_lost = self.faces.iter().all(|face| face.missed_frames > 0);
-        let scan_due = all_lost || self.frames_since_full_scan >= self.full_scan_interval();
-        match &mut self.background {
-            None if scan_due => {
-                self.frames_since_full_scan = 0;
-                let detections = self.scan_full_frame(grey, min_face_px)?;
-                let new_faces = self.merge_full_scan(grey, &detections, ScanAge::ThisFrame)?;
-                self.quiet_full_scans = if new_faces == 0 { self.quiet_full_scans + 1 } else { 0 };
-            }
-            None => {}
-            Some(background) => {
-                let finished = background.take_result()?;
-                if scan_due && background.submit(grey, min_face_px)? {
-                    self.frames_since_full_scan = 0;
-                }
-                if let Some(detections) = finished {
-                    let new_faces = self.merge_full_scan(grey, &detections, ScanAge::EarlierFrame)?;
-                    self.quiet_full_scans = if new_faces == 0 { self.quiet_full_scans + 1 } else { 0 };
-                }
-            }
+        self.frames_seen += 1;
+        // A new scene shares nothing with the faces followed so far: a face's template or a
+        // windowed scan could only latch on to something else where a face used to be.
+        if self.is_scene_cut(grey)? {
+            self.faces.clear();
+            self.turned_down.clear();
+            self.quiet_full_scans = 0;
         }
+        // With every face lost (nobody yet, or everybody gone in the last frame) there is
+        // nothing to follow: look everywhere at once rather than wait for the next scheduled scan.
+        let all_lost = self.faces.iter().all(|face| face.missed_frames > 0);
+        let scan_due = all_lost || self.frames_since_full_scan >= self.full_scan_interval() || self.view_moved_a_face_since_full_scan();
+        let scanned = self.full_scan_step(grey, min_face_px, scan_due)?;
         for index in 0..self.faces.len() {
             if !self.faces[index].found_by_full_scan {
                 self.search_near(grey, frame, min_face_px, index)?;
             }
+        }
+        // Every face followed into this frame is gone (they left, or a cut too gentle for the
+        // thumbnails): scan this frame rather than the next, so that faces still in view, or
+        // those of the new scene, are boxed without a frame's delay.
+        if !scanned && !self.faces.is_empty() && self.faces.iter().all(|face| face.missed_frames > 0) {
+            self.full_scan_step(grey, min_face_px, true)?;
         }
         self.drop_lost_and_duplicate_faces();
         if self.faces.iter().any(|face| face.missed_frames > 0) {
@@ -525,6 +646,12 @@ impl FaceFinder {
 
     /// Forgets faces lost for too long, and the weaker of two tracks on one face.
     fn drop_lost_and_duplicate_faces(&mut self) {
+        let frames_seen = self.frames_seen;
+        for face in &self.faces {
+            if !face.is_confirmed() && face.verify_attempts > 0 && face.missed_frames > MAX_MISSED_FRAMES_NEW {
+                self.turned_down.push(TurnedDown { bbox: face.bbox, frame: frames_seen, refusals: face.verify_attempts });
+            }
+        }
         self.faces.retain(|face| face.missed_frames <= if face.is_confirmed() { MAX_MISSED_FRAMES_CONFIRMED } else { MAX_MISSED_FRAMES_NEW });
         // Stronger first: confirmed, then more Haar hits; a face found now beats a lost one.
         let mut order: Vec<usize> = (0..self.faces.len()).collect();
@@ -546,6 +673,8 @@ impl FaceFinder {
 
     /// Gives an id to each new face found by Haar in enough frames that the verifier accepts.
     fn confirm_new_faces(&mut self, grey: &Mat, frame: Rect) -> Result<(), DetectError> {
+        let frames_seen = self.frames_seen;
+        self.turned_down.retain(|spot| frames_seen - spot.frame <= TURNED_DOWN_MEMORY_FRAMES);
         // Found once per frame, and only when some face is to be verified.
         let mut picture = None;
         for index in 0..self.faces.len() {
@@ -560,7 +689,15 @@ impl FaceFinder {
                     Some(picture) => picture,
                     None => *picture.insert(picture_area(grey)?),
                 };
-                let verified = self.verify(grey, frame, picture, bbox, VERIFY_MIN_NEIGHBORS)?;
+                // A spot where the verifier turned new faces down until they were lost keeps
+                // what made Haar fire there (a face-like patch of the background comes back scan
+                // after scan, and the verifier accepts it now and then): each refusal there asks
+                // one more neighbouring hit of a new face there, up to what a still image needs.
+                // A face that stays in view keeps its own count and is asked the usual evidence.
+                let refusals_here: u32 = self.turned_down.iter().filter(|spot| same_face(spot.bbox, bbox)).map(|spot| spot.refusals).sum();
+                let refusals_here = i32::try_from(refusals_here).unwrap_or(i32::MAX);
+                let min_neighbors = VERIFY_MIN_NEIGHBORS.saturating_add(refusals_here).min(STILL_VERIFY_MIN_NEIGHBORS);
+                let verified = self.verify(grey, frame, picture, bbox, min_neighbors)?;
                 let face = &mut self.faces[index];
                 face.verify_attempts += 1;
                 face.verified = verified;
@@ -802,6 +939,55 @@ mod tests {
         finder.find(&empty).expect("detect");
         finder.find(&empty).expect("detect");
         assert_eq!(finder.full_scan_interval(), base, "the face is gone: look for faces at the set interval again");
+    }
+
+    #[test]
+    fn a_cut_to_another_photo_is_a_scene_cut_and_the_demo_moving_on_is_not() {
+        let mut finder = FaceFinder::new(one_large_face()).expect("cascade");
+        assert!(!finder.is_scene_cut(&demo_grey(0)).expect("compare"), "the first frame follows no other");
+        for index in 1..20 {
+            assert!(!finder.is_scene_cut(&demo_grey(index)).expect("compare"), "frame {index}: the demo pans and zooms");
+        }
+        let next_photo = demo_grey(crate::source::DEMO_FRAMES_PER_PHOTO);
+        assert!(finder.is_scene_cut(&next_photo).expect("compare"), "the demo's next photo");
+    }
+
+    #[test]
+    fn a_full_scan_is_due_once_the_view_has_moved_by_a_face() {
+        let mut finder = FaceFinder::new(one_large_face()).expect("cascade");
+        // A 40 px wider picture, looked at through a window that pans across it.
+        // A picture 200 px wider than the frame, looked at through a window that can pan.
+        const PAN_PX: i32 = 200;
+        let photo = demo_grey(20);
+        let mut wide = Mat::new_rows_cols_with_default(photo.rows(), photo.cols() + PAN_PX, opencv::core::CV_8UC1, 128.into()).expect("image");
+        photo.copy_to(&mut Mat::roi_mut(&mut wide, Rect::new(PAN_PX, 0, photo.cols(), photo.rows())).expect("inside")).expect("copy");
+        let view = |panned: i32| Mat::roi(&wide, Rect::new(PAN_PX - panned, 0, photo.cols(), photo.rows())).expect("inside").try_clone().expect("copy");
+        // A still view until the scans have grown rare, up to a scan.
+        for _ in 0..(one_large_face().full_scan_interval_frames * 20) {
+            finder.find(&view(0)).expect("detect");
+        }
+        while finder.frames_since_full_scan != 0 {
+            finder.find(&view(0)).expect("detect");
+        }
+        assert_eq!(finder.full_scan_interval(), one_large_face().full_scan_interval_frames << MAX_QUIET_SCAN_DOUBLINGS);
+        let face = finder.faces.iter().find(|face| face.is_confirmed()).map(|face| face.bbox).expect("the demo face is followed");
+        assert!(!finder.view_moved_a_face_since_full_scan(), "a still view");
+        // The view pans by 4 px a frame: a scan comes once the face has moved by its side (times
+        // the fraction), long before the interval would ask for one.
+        const STEP_PX: i32 = 4;
+        let needed = face.width as f32 * VIEW_MOTION_SCAN_FRACTION;
+        assert!(needed < PAN_PX as f32, "the test pans too little for a {} px face", face.width);
+        let mut panned_at_scan = None;
+        for panned in (STEP_PX..=PAN_PX).step_by(STEP_PX as usize) {
+            finder.find(&view(panned)).expect("detect");
+            if finder.frames_since_full_scan == 0 {
+                panned_at_scan = Some(panned);
+                break;
+            }
+        }
+        let panned = panned_at_scan.expect("a full scan while the view moved");
+        // The move is seen in the frame after it reaches the fraction: one step late at most.
+        assert!((needed..=needed + 2.0 * STEP_PX as f32).contains(&(panned as f32)), "scanned after {panned} px; face side {}", face.width);
     }
 
     #[test]

@@ -27,8 +27,8 @@ fn stills_and_group_clip_at_640x480_find_as_many_faces_as_plain_haar_with_few_fa
     let report = evaluate(&dir, &DetectorSettings::default(), &[Size::new(640, 480)], 60).expect("evaluation");
     let clip = &report.clips[0].comparison;
     assert_at_least_plain_haar("clip 640x480", clip, 0.05);
-    // Measured 0.792 (README): a regression guard, short of the 0.80 that issue #8 asks for.
-    assert!(clip.emocam.recall() >= 0.78, "clip 640x480: recall {:.3}", clip.emocam.recall());
+    // Issue #8 asks for 0.80 (measured 0.808, README).
+    assert!(clip.emocam.recall() >= 0.8, "clip 640x480: recall {:.3}", clip.emocam.recall());
     assert_at_least_plain_haar("stills", &report.stills, 0.0);
 }
 

@@ -428,3 +428,36 @@ fn the_side_panel_folds_in_a_small_window_and_text_stays_readable() {
     large.step();
     assert!(large.query_by_label("Face detector").is_some(), "no side panel in a large window");
 }
+
+/// A short MJPG video of the demo's first photo: a file source that ends within a second.
+fn short_video(dir: &Path) -> PathBuf {
+    use opencv::prelude::VideoWriterTrait as _;
+    let demo = emocam::source::DemoSource::new(false).expect("demo");
+    let path = dir.join("short.avi");
+    let fourcc = opencv::videoio::VideoWriter::fourcc('M', 'J', 'P', 'G').expect("fourcc");
+    let mut writer = opencv::videoio::VideoWriter::new(path.display().to_string(), fourcc, 30.0, opencv::core::Size::new(640, 480), true).expect("writer");
+    for i in 0..15 {
+        let (_, frame) = demo.render(i).expect("frame");
+        writer.write(&frame).expect("write frame");
+    }
+    writer.release().expect("close video");
+    path
+}
+
+#[test]
+fn a_finished_video_can_be_replayed() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let video = short_video(dir.path());
+    let mut harness = start(options(Some(SourceSpec::Video(video.clone())), dir.path(), dir.path()));
+    assert!(step_until(&mut harness, |app| app.frames_shown() > 0 && app.source_finished()), "the video did not play to its end");
+    let shown = app(&harness).frames_shown();
+    harness.step();
+    harness.get_by_label(emocam::app::REPLAY_BUTTON).click();
+    assert!(step_until(&mut harness, |app| app.frames_shown() > shown), "Replay did not play the video again");
+    assert!(step_until(&mut harness, |app| app.source_finished()), "the replay did not end");
+    assert_eq!(app(&harness).source(), Some(&SourceSpec::Video(video)));
+    assert!(app(&harness).settings().recent_files.iter().any(|p| p.ends_with("short.avi")), "the video is not among the recent files");
+}

@@ -76,6 +76,12 @@ impl EmocamApp {
                 self.replay();
             }
             ui.checkbox(&mut self.settings.loop_video, "Loop").on_hover_text("Start the video again when it ends");
+            // Where the video is (seeking is not there yet: Replay starts it over).
+            let total = self.session.pipeline.as_ref().and_then(|p| p.source_frame_count()).filter(|&n| n > 0);
+            if let (Some(total), Some(result)) = (total, self.view.current()) {
+                let position = (result.frame_index + 1).min(total);
+                ui.add(egui::ProgressBar::new(position as f32 / total as f32).desired_width(140.0).text(format!("frame {position} of {total}")));
+            }
         }
     }
 

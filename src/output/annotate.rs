@@ -245,4 +245,20 @@ mod tests {
         // The top-left corner is far from the face and stays untouched.
         assert_eq!(*frame.at_2d::<opencv::core::Vec3b>(200, 5).unwrap(), opencv::core::Vec3b::from([128, 128, 128]));
     }
+
+    #[test]
+    fn a_title_at_the_top_edge_goes_below_the_box_in_egui_font() {
+        let mut frame = Mat::new_rows_cols_with_default(240, 320, CV_8UC3, Scalar::all(128.0)).unwrap();
+        // Not emotion names: "b" gets white, so the only black pixels are the title's letters.
+        let labels: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let probabilities = [0.1, 0.8, 0.1];
+        let face = FaceAnnotation { track_id: 7, bbox: Rect::new(100, 0, 60, 60), probabilities: &probabilities };
+        annotate(&mut frame, &[face], &labels).unwrap();
+        let dark = |y: i32, x: i32| frame.at_2d::<opencv::core::Vec3b>(y, x).unwrap().0.iter().all(|&v| v < 110);
+        // No room above the box: the title is below it (not over the face, not cut off).
+        let over_face = (0..60).flat_map(|y| (100..160).map(move |x| (y, x))).filter(|&(y, x)| dark(y, x)).count();
+        assert_eq!(over_face, 0, "title text over the face");
+        let ink = (60..90).flat_map(|y| (100..220).map(move |x| (y, x))).filter(|&(y, x)| dark(y, x)).count();
+        assert!(ink > 30, "only {ink} pixels of title text");
+    }
 }

@@ -3,10 +3,9 @@
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
 
-use crate::inference::scores::top;
 use crate::output::annotate::label_color_rgb;
 use crate::output::layout::metrics::{BAR_FONT, BAR_LABEL_W, BAR_NUMBER_W, BAR_PAD, BAR_ROW, BAR_W, TITLE_FONT, TITLE_PAD};
-use crate::output::layout::{bar_panel_size, layout_faces, FaceToPlace, LayoutSizes};
+use crate::output::layout::{bar_panel_size, face_title, label_name, layout_faces, FaceToPlace, LayoutSizes};
 use crate::pipeline::FaceResult;
 
 /// The colour of label `index` of `labels`, the same as in screenshots.
@@ -66,12 +65,10 @@ pub fn show_faces(ui: &mut egui::Ui, geometry: &FrameGeometry, faces: &[FaceResu
     let mut shown: Vec<(&FaceResult, Rect, usize, std::sync::Arc<egui::Galley>)> = Vec::new();
     for face in faces {
         let rect = geometry.to_screen(face.bbox).intersect(geometry.image_rect);
-        let Some((best, confidence)) = top(&face.probabilities) else { continue };
+        let Some((best, title)) = face_title(face.track_id, &face.probabilities, labels) else { continue };
         if !rect.is_positive() {
             continue;
         }
-        let name = labels.get(best).map(String::as_str).unwrap_or("?");
-        let title = format!("#{} {} {:.0}%", face.track_id, name, confidence * 100.0);
         shown.push((face, rect, best, painter.layout_no_wrap(title, FontId::proportional(TITLE_FONT * unit), Color32::BLACK)));
     }
     shown.sort_by_key(|(face, ..)| selected != Some(face.track_id));
@@ -120,7 +117,7 @@ fn paint_bars(painter: &egui::Painter, panel: Rect, probabilities: &[f32], label
     for (i, &p) in probabilities.iter().enumerate() {
         let top_y = panel.top() + pad + i as f32 * row;
         let mid_y = top_y + row / 2.0;
-        let name = labels.get(i).map(String::as_str).unwrap_or("?");
+        let name = label_name(labels, i);
         painter.text(Pos2::new(panel.left() + pad, mid_y), Align2::LEFT_CENTER, name, font.clone(), Color32::from_gray(235));
         let bar_left = panel.left() + pad + BAR_LABEL_W * unit;
         let bar = Rect::from_min_size(Pos2::new(bar_left, top_y + 2.0 * unit), Vec2::new(BAR_W * unit * p.clamp(0.0, 1.0), row - 4.0 * unit));

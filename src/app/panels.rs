@@ -276,7 +276,7 @@ impl EmocamApp {
         let best = crate::inference::scores::top(&face.probabilities).map(|(i, _)| i);
         egui::Grid::new("emocam-face-bars").num_columns(3).spacing([8.0, 6.0]).show(ui, |ui| {
             for (i, p) in face.probabilities.iter().enumerate() {
-                let name = result.model.labels.get(i).map(String::as_str).unwrap_or("?");
+                let name = crate::output::layout::label_name(&result.model.labels, i);
                 let text = RichText::new(name);
                 ui.label(if best == Some(i) { text.strong() } else { text });
                 ui.add(egui::ProgressBar::new(p.clamp(0.0, 1.0)).fill(overlay::label_color(&result.model.labels, i)).desired_width(140.0).corner_radius(2.0));
@@ -292,9 +292,9 @@ impl EmocamApp {
         let selected = self.selected_face();
         let mut clicked = None;
         for face in &result.faces {
-            let (best, confidence) = crate::inference::scores::top(&face.probabilities).unwrap_or((0, 0.0));
-            let name = result.model.labels.get(best).map(String::as_str).unwrap_or("?");
-            let text = format!("#{}  {name} {:.0}%", face.track_id, confidence * 100.0);
+            let text = crate::output::layout::face_title(face.track_id, &face.probabilities, &result.model.labels)
+                .map(|(_, title)| title)
+                .unwrap_or_else(|| format!("#{}", face.track_id));
             if ui.selectable_label(selected == Some(face.track_id), text).clicked() {
                 clicked = Some(face.track_id);
             }

@@ -7,8 +7,7 @@ use opencv::core::{Mat, Rect, Scalar};
 use opencv::imgproc;
 use opencv::prelude::*;
 
-use crate::inference::scores::top;
-use crate::output::layout::{layout_faces, FaceToPlace, LayoutSizes};
+use crate::output::layout::{face_title, label_name, layout_faces, FaceToPlace, LayoutSizes};
 use crate::pipeline::FaceResult;
 
 /// A face to draw: its box (frame pixels), track id and probabilities in label order.
@@ -73,9 +72,7 @@ pub fn annotate(frame: &mut Mat, faces: &[FaceAnnotation<'_>], labels: &[String]
     let mut shown = Vec::new();
     let mut places = Vec::new();
     for face in faces {
-        let Some((best, confidence)) = top(face.probabilities) else { continue };
-        let name = labels.get(best).map(String::as_str).unwrap_or("?");
-        let title = format!("#{} {} {:.0}%", face.track_id, name, confidence * 100.0);
+        let Some((best, title)) = face_title(face.track_id, face.probabilities, labels) else { continue };
         let title_size = font.text_size(&title, title_px) + egui::Vec2::splat(2.0 * TITLE_PAD * unit);
         places.push(FaceToPlace { bbox: to_layout_rect(face.bbox), title: title_size });
         shown.push((face, best, title));
@@ -185,7 +182,7 @@ fn draw_bars(frame: &mut Mat, font: &Font, panel: egui::Rect, probabilities: &[f
     for (i, p) in probabilities.iter().enumerate() {
         let top_y = panel.top() + pad + i as f32 * row;
         let text_y = top_y + (row - text_h) / 2.0;
-        let name = labels.get(i).map(String::as_str).unwrap_or("?");
+        let name = label_name(labels, i);
         font.draw(frame, name, egui::pos2(panel.left() + pad, text_y), px, [235, 235, 235])?;
         let bar_left = panel.left() + pad + BAR_LABEL_W * unit;
         let length = BAR_W * unit * p.clamp(0.0, 1.0);

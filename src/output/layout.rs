@@ -8,6 +8,19 @@
 
 use egui::{Pos2, Rect, Vec2};
 
+/// The name of label `index`, as shown on faces and in panels ("?" for a label the model
+/// does not have).
+pub fn label_name(labels: &[String], index: usize) -> &str {
+    labels.get(index).map(String::as_str).unwrap_or("?")
+}
+
+/// A face's title, "#3 happy 87%": its track id and its top emotion, with the index of that
+/// emotion; `None` without probabilities.
+pub fn face_title(track_id: u64, probabilities: &[f32], labels: &[String]) -> Option<(usize, String)> {
+    let (best, confidence) = crate::inference::scores::top(probabilities)?;
+    Some((best, format!("#{track_id} {} {:.0}%", label_name(labels, best), confidence * 100.0)))
+}
+
 /// The overlay's sizes for a frame (or a video on screen) 480 pixels high. The app's overlay
 /// and annotated files both multiply them by their own [`overlay_unit`], so a screenshot looks
 /// like the screen.

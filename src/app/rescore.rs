@@ -129,14 +129,7 @@ fn score(request: &RescoreRequest, classifier: &mut Classifier) -> Result<FrameR
     let found = finder.find_in_still(&grey)?;
     let detect_ms = captured_at.elapsed().as_secs_f64() * 1e3;
     let framing = Framing::default();
-    let mut boxes = Vec::with_capacity(found.len());
-    let mut crops = Vec::with_capacity(found.len());
-    for face in found {
-        if let Ok(crop) = framing.extract(&grey, face.bbox) {
-            boxes.push((face.track_id, face.bbox));
-            crops.push(crop);
-        }
-    }
+    let (boxes, crops) = framing.extract_all(&grey, &found);
     let t1 = Instant::now();
     let scores = classifier.classify(&crops)?;
     let infer_ms = t1.elapsed().as_secs_f64() * 1e3;

@@ -133,14 +133,7 @@ impl CaptureLoop {
         let found = if self.source.frames_are_independent() { self.finder.find_in_still(&grey)? } else { self.finder.find(&grey)? };
         let detect_ms = ms_since(t0);
         let t1 = Instant::now();
-        let mut faces = Vec::with_capacity(found.len());
-        let mut crops = Vec::with_capacity(found.len());
-        for face in found {
-            if let Ok(crop) = self.framing.extract(&grey, face.bbox) {
-                faces.push((face.track_id, face.bbox));
-                crops.push(crop);
-            }
-        }
+        let (faces, crops) = self.framing.extract_all(&grey, &found);
         let crop_ms = ms_since(t1);
         Ok(DetectedFrame {
             frame_index: frame.index,

@@ -69,6 +69,12 @@ impl Framing {
         Rect::new((cx - side as f32 / 2.0).round() as i32, (cy - side as f32 / 2.0).round() as i32, side, side)
     }
 
+    /// The crops of the faces found in a grey frame, with each face's track id and box; a face
+    /// whose crop fails (a box outside the frame) is left out of both.
+    pub fn extract_all(&self, grey_frame: &Mat, found: &[crate::vision::detect::FoundFace]) -> (Vec<(u64, Rect)>, Vec<GrayFace>) {
+        found.iter().filter_map(|face| Some(((face.track_id, face.bbox), self.extract(grey_frame, face.bbox).ok()?))).unzip()
+    }
+
     /// Cuts the crop for `face` out of a grey frame, replicating the border where the crop leaves
     /// the frame, and scales it to 48x48 with area averaging (as FER-2013 was made).
     pub fn extract(&self, grey_frame: &Mat, face: Rect) -> opencv::Result<GrayFace> {

@@ -2,14 +2,9 @@
 //! into an `egui::ColorImage` (too slow for the UI thread at 1080p), keeps frame-rate and
 //! latency figures, hands every result to the recorder thread, and leaves only the newest frame for the UI before
 //! asking it to repaint. The UI therefore repaints once per new frame, never in a busy loop.
-//!
-//! The image is made at the size the video is shown at (the UI says which, `set_shown_size`),
-//! never larger than the frame: a 1280x720 frame shown 900 px wide is converted, uploaded and
-//! sampled at 900 px, which halves the work of the conversion, of the upload and of software
-//! OpenGL (llvmpipe) without changing a displayed pixel much. Screenshots use the BGR frame.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -49,9 +44,6 @@ struct Shared {
     newest: Mutex<Option<ReadyFrame>>,
     stats: Mutex<FeedStats>,
     ended: AtomicBool,
-    /// The size the video is shown at, in physical pixels, as `width << 32 | height`; 0 until
-    /// the UI has laid it out.
-    shown_size: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -67,12 +59,7 @@ pub struct DisplayFeed {
 
 impl DisplayFeed {
     pub fn start(results: Receiver<FrameResult>, ctx: egui::Context, recorder: Option<RecorderFeed>) -> std::io::Result<Self> {
-        let shared = Arc::new(Shared {
-            newest: Mutex::new(None),
-            stats: Mutex::new(FeedStats::default()),
-            ended: AtomicBool::new(false),
-            shown_size: AtomicU64::new(0),
-        });
+        let shared = Arc::new(Shared { newest: Mutex::new(None), stats: Mutex::new(FeedStats::default()), ended: AtomicBool::new(false) });
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let shared = shared.clone();
@@ -85,13 +72,6 @@ impl DisplayFeed {
     /// The newest frame since the last call, if any.
     pub fn take_newest(&self) -> Option<ReadyFrame> {
         lock(&self.shared.newest).take()
-    }
-
-    /// The size, in physical pixels, that the video is shown at: later frames are made that size
-    /// (never larger than the frame).
-    pub fn set_shown_size(&self, size: egui::Vec2) {
-        let side = |v: f32| if v.is_finite() { v.round().clamp(0.0, u32::MAX as f32) as u64 } else { 0 };
-        self.shared.shown_size.store(side(size.x) << 32 | side(size.y), Ordering::Relaxed);
     }
 
     pub fn stats(&self) -> FeedStats {
@@ -115,8 +95,6 @@ impl Drop for DisplayFeed {
 
 fn display_loop(results: Receiver<FrameResult>, ctx: egui::Context, recorder: Option<RecorderFeed>, shared: &Shared, stop: &AtomicBool) {
     let mut rates = RateMeter::default();
-    // Reused between frames: the frame shrunk to the size it is shown at.
-    let mut shrunk = Mat::default();
     while !stop.load(Ordering::Relaxed) {
         let result = match results.recv_timeout(POLL_INTERVAL) {
             Ok(result) => result,
@@ -131,9 +109,7 @@ fn display_loop(results: Receiver<FrameResult>, ctx: egui::Context, recorder: Op
         if let Some(recorder) = &recorder {
             recorder.write(&result);
         }
-        let shown_size = shared.shown_size.load(Ordering::Relaxed);
-        let shown_size = [(shown_size >> 32) as i32, (shown_size & u64::from(u32::MAX)) as i32];
-        let image = result.frame.as_ref().and_then(|frame| match shown_image(frame, shown_size, &mut shrunk) {
+        let image = result.frame.as_ref().and_then(|frame| match bgr_to_color_image(frame) {
             Ok(image) => Some(image),
             Err(error) => {
                 tracing::warn!("cannot show frame {}: {error}", result.frame_index);
@@ -144,23 +120,6 @@ fn display_loop(results: Receiver<FrameResult>, ctx: egui::Context, recorder: Op
         *lock(&shared.newest) = Some(ReadyFrame { image, result });
         ctx.request_repaint();
     }
-}
-
-/// `frame` as egui's image, shrunk to fit `shown_size` when it is smaller; at the frame's size
-/// when it is not, or not known yet (0). Bilinear: area averaging looks no different at the
-/// usual 0.5-1x and cost 8 ms a 1280x720 frame on the display thread (measured with
-/// `scripts/measure_app.sh`), bilinear a fraction of that.
-fn shown_image(frame: &Mat, shown_size: [i32; 2], shrunk: &mut Mat) -> opencv::Result<egui::ColorImage> {
-    let [shown_width, shown_height] = shown_size;
-    let (width, height) = (frame.cols(), frame.rows());
-    if shown_width <= 0 || shown_height <= 0 || width <= 0 || height <= 0 || (shown_width >= width && shown_height >= height) {
-        return bgr_to_color_image(frame);
-    }
-    // The frame's aspect, fitted in the shown size (the UI keeps the aspect too).
-    let scale = (f64::from(shown_width) / f64::from(width)).min(f64::from(shown_height) / f64::from(height));
-    let size = opencv::core::Size::new(((f64::from(width) * scale).round() as i32).max(1), ((f64::from(height) * scale).round() as i32).max(1));
-    opencv::imgproc::resize(frame, shrunk, size, 0.0, 0.0, opencv::imgproc::INTER_LINEAR)?;
-    bgr_to_color_image(shrunk)
 }
 
 /// Converts an 8-bit BGR (or grey) OpenCV image to egui's RGBA image.
@@ -287,18 +246,6 @@ mod tests {
         let image = bgr_to_color_image(&frame).expect("converts");
         assert_eq!(image.size, [3, 2]);
         assert_eq!(image.pixels[0], egui::Color32::from_rgb(30, 20, 10));
-    }
-
-    #[test]
-    fn frames_are_made_at_the_size_they_are_shown_at_never_larger() {
-        let frame = Mat::new_rows_cols_with_default(720, 1280, CV_8UC3, Scalar::new(10.0, 20.0, 30.0, 0.0)).expect("mat");
-        let mut scratch = Mat::default();
-        assert_eq!(shown_image(&frame, [0, 0], &mut scratch).expect("converts").size, [1280, 720], "size not known yet");
-        assert_eq!(shown_image(&frame, [1920, 1080], &mut scratch).expect("converts").size, [1280, 720], "shown larger");
-        // Shown in a 900x600 area: the frame's aspect, 900 wide.
-        let shrunk = shown_image(&frame, [900, 600], &mut scratch).expect("converts");
-        assert_eq!(shrunk.size, [900, 506]);
-        assert_eq!(shrunk.pixels[0], egui::Color32::from_rgb(30, 20, 10));
     }
 
     #[test]

@@ -7,10 +7,7 @@ fn astronaut_is_one_happy_face_with_the_default_model() {
     if !onnx_runtime_available() {
         return;
     }
-    let Some(model) = default_model() else {
-        eprintln!("SKIPPED: no default model in models/");
-        return;
-    };
+    let Some(model) = default_model() else { panic!("no default model in models/: the repository ships one") };
     let out = run(&["analyze", asset("astronaut.png").to_str().unwrap(), "--model", model.to_str().unwrap(), "--json", "-"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let records = json_lines(&stdout(&out));

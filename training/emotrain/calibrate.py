@@ -215,6 +215,14 @@ def faces_to_inputs(images_u8: np.ndarray) -> np.ndarray:
 def _write_atomically(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(fd)
+    # mkstemp makes the file private (0600): give it the replaced file's mode, or the umask's default.
+    if path.exists():
+        mode = path.stat().st_mode & 0o777
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.chmod(tmp, mode)
     try:
         write(Path(tmp))
         os.replace(tmp, path)

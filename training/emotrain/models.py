@@ -113,6 +113,12 @@ DESCRIPTIONS: dict[str, str] = {
                      "made 1-channel and stride 1 for 48x48 faces, conv classifier with global average pooling",
     "resnet18": "torchvision ResNet-18 (basic blocks, batch norm), from scratch, a 1-channel 3x3 stride-1 stem "
                 "and the max-pool: stages at 24, 12, 6 and 3 px, global average pooling, linear head",
+    "vgg16": "torchvision VGG-16-BN (13 3x3 convs with batch norm), from scratch, its first conv made 1-channel: "
+             "conv blocks at 48, 24, 12, 6 and 3 px (the last max-pool removed), global average pooling, "
+             "dropout 0.3, linear head",
+    "densenet121": "torchvision DenseNet-121 (growth rate 32, dense blocks of 6, 12, 24 and 16 layers, batch norm), "
+                   "from scratch, a 1-channel 3x3 stride-1 stem and the max-pool: dense blocks at 24, 12, 6 and 3 px, "
+                   "global average pooling, linear head",
 }
 
 # The backbones of the original FER-2013 study, for the test that builds every one of them.

@@ -75,9 +75,11 @@ def test_fit_recovers_the_temperature_of_scaled_logits():
 
 def test_overconfident_model_gets_t_above_1_lower_ece_same_accuracy_and_its_metadata(tmp_path: Path):
     model, card, validation, publictest = synthetic(tmp_path, scale=4.0)
+    model.chmod(0o644)
     before = onnx.load(str(model))
     before_meta = calibrate.metadata(before)
     report = calibrate.calibrate_file(model, validation, publictest, card, "python -m emotrain.calibrate --model m.onnx")
+    assert model.stat().st_mode & 0o777 == 0o644  # the rewritten file keeps its mode
 
     assert 3.0 < report["temperature"] < 5.0
     for split in ("validation", "publictest"):

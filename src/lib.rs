@@ -9,7 +9,7 @@
 //! - `output`: records, annotated images and videos, files complete or absent;
 //! - [`app`] (the desktop app) and [`cli`] (the commands; nothing imports from it).
 //!
-//! [`errors`], [`interrupt`] and [`resources`] serve every layer. ARCHITECTURE.md has the map.
+//! [`errors`], [`interrupt`], [`resources`] and [`stats`] serve every layer. ARCHITECTURE.md has the map.
 
 pub mod app;
 pub mod cli;
@@ -20,4 +20,5 @@ pub(crate) mod output;
 pub mod pipeline;
 pub mod resources;
 pub mod source;
+pub mod stats;
 pub mod vision;

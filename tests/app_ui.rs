@@ -470,3 +470,22 @@ fn a_finished_video_can_be_replayed() {
     assert_eq!(app(&harness).source(), Some(&SourceSpec::Video(video)));
     assert!(app(&harness).settings().recent_files.iter().any(|p| p.ends_with("short.avi")), "the video is not among the recent files");
 }
+
+/// The sliders span the usual values, the command line every value the detector takes: showing
+/// a slider must not move a setting outside its span (it did: `--min-face 0.9` became 0.6).
+#[test]
+fn detector_settings_outside_the_sliders_stay_as_given() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = options(Some(SourceSpec::Demo), dir.path(), dir.path());
+    opts.detector = DetectorOverrides { min_face_fraction: Some(0.9), min_neighbors: Some(40), scale_factor: Some(1.9), ..DetectorOverrides::default() };
+    let mut harness = start(opts);
+    assert!(frames_keep_coming(&mut harness, 3), "the demo does not play");
+    for _ in 0..5 {
+        harness.step();
+    }
+    let detector = &app(&harness).settings().detector;
+    assert_eq!((detector.min_face_fraction, detector.min_neighbors, detector.scale_factor), (0.9, 40, 1.9), "{detector:?}");
+}

@@ -316,15 +316,23 @@ impl EmocamApp {
             });
             ui.end_row();
             ui.label("Min face size");
-            ui.add(egui::Slider::new(&mut self.settings.detector.min_face_fraction, 0.03..=0.6).custom_formatter(|v, _| format!("{:.0}%", v * 100.0)))
-                .on_hover_text("Smallest face, as a share of the frame's shorter side");
+            // `Edits`: a value given on the command line or saved outside a slider's range (any
+            // the detector accepts) stays as it is until the person moves the slider.
+            let clamping = egui::SliderClamping::Edits;
+            ui.add(
+                egui::Slider::new(&mut self.settings.detector.min_face_fraction, 0.03..=0.6)
+                    .clamping(clamping)
+                    .custom_formatter(|v, _| format!("{:.0}%", v * 100.0)),
+            )
+            .on_hover_text("Smallest face, as a share of the frame's shorter side");
             ui.end_row();
             ui.label("Strictness");
-            ui.add(egui::Slider::new(&mut self.settings.detector.min_neighbors, 1..=15))
+            ui.add(egui::Slider::new(&mut self.settings.detector.min_neighbors, 1..=15).clamping(clamping))
                 .on_hover_text("Evidence needed per face (Haar neighbours): higher shows fewer false faces but may miss faint ones");
             ui.end_row();
             ui.label("Scale step");
-            ui.add(egui::Slider::new(&mut self.settings.detector.scale_factor, 1.05..=1.5)).on_hover_text("Smaller finds more faces, slower");
+            ui.add(egui::Slider::new(&mut self.settings.detector.scale_factor, 1.05..=1.5).clamping(clamping))
+                .on_hover_text("Smaller finds more faces, slower");
             ui.end_row();
         });
         if self.settings.detector != before.detector {

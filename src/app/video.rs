@@ -225,13 +225,8 @@ impl LatencyMeter {
 
     /// 95th percentile in ms, once there are samples.
     pub fn p95_ms(&self) -> Option<f64> {
-        if self.samples.is_empty() {
-            return None;
-        }
-        let mut sorted: Vec<f64> = self.samples.iter().copied().collect();
-        sorted.sort_by(|a, b| a.total_cmp(b));
-        let rank = ((sorted.len() as f64) * 0.95).ceil() as usize;
-        Some(sorted[rank.clamp(1, sorted.len()) - 1])
+        let samples: Vec<f64> = self.samples.iter().copied().collect();
+        crate::stats::percentile(&samples, 0.95)
     }
 }
 

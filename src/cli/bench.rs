@@ -143,9 +143,7 @@ pub fn summarize(values: &[f64]) -> (f64, f64, f64) {
     if values.is_empty() {
         return (0.0, 0.0, 0.0);
     }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    let at = |fraction: f64| crate::stats::percentile(values, fraction).unwrap_or(0.0);
     (values.iter().sum::<f64>() / values.len() as f64, at(0.5), at(0.95))
 }
 

@@ -21,22 +21,14 @@ fn fixture_model() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny.onnx"))
 }
 
-/// True when the app can run here; otherwise says why the calling test is skipped: a failure
-/// under `CI=true`, elsewhere a notice that `scripts/test.sh` lists in its summary (as the
-/// integration tests' `missing_data` does).
+#[path = "common/skipped.rs"]
+mod skipped;
+
+/// True when the app can run here; otherwise says why the calling test is skipped (a failure
+/// under `CI=true`, see `skipped::missing_data`).
 fn can_run() -> bool {
     if let Err(e) = emocam::inference::runtime::environment() {
-        let message = format!("SKIPPED: {e}");
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{message} (CI=true: ONNX Runtime must be there)");
-        }
-        eprintln!("{message}");
-        if let Some(log) = std::env::var_os("EMOCAM_SKIPPED_LOG") {
-            use std::io::Write as _;
-            if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
-                let _ = writeln!(file, "{message}");
-            }
-        }
+        skipped::missing_data(&e.to_string());
         return false;
     }
     assert!(fixture_model().is_file(), "no test model at {}: the repository ships it", fixture_model().display());

@@ -225,8 +225,7 @@ impl LatencyMeter {
 
     /// 95th percentile in ms, once there are samples.
     pub fn p95_ms(&self) -> Option<f64> {
-        let samples: Vec<f64> = self.samples.iter().copied().collect();
-        crate::stats::percentile(&samples, 0.95)
+        crate::stats::percentile(&crate::stats::sorted(self.samples.iter().copied()), 0.95)
     }
 }
 

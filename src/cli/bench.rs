@@ -143,7 +143,8 @@ pub fn summarize(values: &[f64]) -> (f64, f64, f64) {
     if values.is_empty() {
         return (0.0, 0.0, 0.0);
     }
-    let at = |fraction: f64| crate::stats::percentile(values, fraction).unwrap_or(0.0);
+    let sorted = crate::stats::sorted(values.iter().copied());
+    let at = |fraction: f64| crate::stats::percentile(&sorted, fraction).unwrap_or(0.0);
     (values.iter().sum::<f64>() / values.len() as f64, at(0.5), at(0.95))
 }
 

@@ -955,7 +955,6 @@ mod tests {
     #[test]
     fn a_full_scan_is_due_once_the_view_has_moved_by_a_face() {
         let mut finder = FaceFinder::new(one_large_face()).expect("cascade");
-        // A 40 px wider picture, looked at through a window that pans across it.
         // A picture 200 px wider than the frame, looked at through a window that can pan.
         const PAN_PX: i32 = 200;
         let photo = demo_grey(20);

@@ -9,4 +9,6 @@ mod detection;
 mod models;
 mod pipeline;
 mod signals;
+#[path = "../common/skipped.rs"]
+mod skipped;
 mod util;

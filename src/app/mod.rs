@@ -68,14 +68,12 @@ pub struct AppOptions {
 /// Opens the window and runs until it is closed.
 pub fn run(options: AppOptions) -> anyhow::Result<()> {
     // The full-scan thread lowers its own priority so that the frame on screen never waits for a
-    // scan, but OpenCV's worker pool, which `detect_multi_scale` hands its rows to, runs at normal
-    // priority: every scan then took both cores from capture, inference and painting for a moment.
-    // With OpenCV on the calling thread, the scan really runs in the background. On the 1280x720
-    // group clip this took the capture-to-display p95 from 78-88 ms to 66-83 ms (three runs each);
-    // windowed scans of tracked faces are too small to gain from threads.
-    if let Err(error) = opencv::core::set_num_threads(1) {
-        tracing::warn!("OpenCV keeps its worker threads ({error}): full scans may delay the video");
-    }
+    // scan, but OpenCV hands the rows of `detect_multi_scale` to its worker pool, whose threads
+    // took both cores from capture, inference and painting at normal priority. Linux threads
+    // inherit the niceness of the thread that starts them, so the pool is started here from a
+    // thread at the scan's priority. (OpenCV on one thread instead showed new faces up to a
+    // second later: the lone niced scan waited behind everything else.)
+    crate::vision::background_scan::start_opencv_workers_at_scan_priority();
     let native_options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default().with_title("emocam").with_inner_size([1280.0, 800.0]).with_min_inner_size([640.0, 400.0]),
         ..Default::default()

@@ -94,6 +94,22 @@ impl BackgroundScanner {
     }
 }
 
+/// Starts OpenCV's worker threads (used by `detect_multi_scale` and other parallel loops) from a
+/// thread at the scan's lowered priority, which they keep. Call before any other OpenCV work; if
+/// the workers already run, or anything fails, they stay as they are.
+pub fn start_opencv_workers_at_scan_priority() {
+    let started = std::thread::Builder::new().name("emocam-opencv-start".into()).spawn(|| {
+        lower_this_threads_priority();
+        // A resize this large is split across the workers, which starts them.
+        let large = Mat::new_rows_cols_with_default(1080, 1920, opencv::core::CV_8UC1, opencv::core::Scalar::all(0.0))?;
+        let mut small = Mat::default();
+        opencv::imgproc::resize(&large, &mut small, opencv::core::Size::new(960, 540), 0.0, 0.0, opencv::imgproc::INTER_LINEAR)
+    });
+    if let Ok(thread) = started {
+        let _ = thread.join();
+    }
+}
+
 /// A scan can wait a few frames; the frame being shown can't. On a machine with few cores the
 /// scan would otherwise take turns with capture, inference and drawing, and every frame would be
 /// late by its share.

@@ -303,6 +303,7 @@ impl EmocamApp {
             frame_index: current.frame_index,
             source_time_ms: current.source_time_ms,
             source_name: current.source_name.clone(),
+            seek_id: current.seek_id,
             detector: self.settings.detector.clone(),
             model,
             classifier: self.options.classifier,

@@ -481,3 +481,136 @@ fn detector_settings_outside_the_sliders_stay_as_given() {
     let detector = &app(&harness).settings().detector;
     assert_eq!((detector.min_face_fraction, detector.min_neighbors, detector.scale_factor), (0.9, 40, 1.9), "{detector:?}");
 }
+
+/// An MJPG video of the demo's first `frames` frames (the astronaut: one face in every frame),
+/// at 30 frames/s.
+fn demo_video(dir: &Path, name: &str, frames: u64) -> PathBuf {
+    use opencv::prelude::VideoWriterTrait as _;
+    let demo = emocam::source::DemoSource::new(false).expect("demo");
+    let path = dir.join(name);
+    let fourcc = opencv::videoio::VideoWriter::fourcc('M', 'J', 'P', 'G').expect("fourcc");
+    let mut writer = opencv::videoio::VideoWriter::new(path.display().to_string(), fourcc, 30.0, opencv::core::Size::new(640, 480), true).expect("writer");
+    for i in 0..frames {
+        let (_, frame) = demo.render(i).expect("frame");
+        writer.write(&frame).expect("write frame");
+    }
+    writer.release().expect("close video");
+    path
+}
+
+/// True once the frame on screen is `frame` (0-based) and no seek is on its way.
+fn at_frame(app: &EmocamApp, frame: u64) -> bool {
+    !app.seek_pending() && app.current_frame_index() == Some(frame)
+}
+
+#[test]
+fn the_seek_bar_and_frame_steps_go_to_a_frame_and_show_its_faces() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 20 s at 30 frames/s: it plays on while the test looks.
+    let video = demo_video(dir.path(), "seek.avi", 600);
+    let mut harness = start(options(Some(SourceSpec::Video(video)), dir.path(), dir.path()));
+    assert!(step_until(&mut harness, |app| app.frames_shown() > 0 && app.can_seek()), "the video did not play");
+    harness.step();
+    assert!(harness.query_by_label(emocam::app::SEEK_BAR).is_some(), "no seek bar under a video");
+    assert!(harness.query_by_label_contains("/ 00:20").is_some(), "the bar does not say the video is 20 s long");
+
+    // A seek while playing plays on from there.
+    harness.state_mut().as_mut().expect("app").seek_to(450);
+    assert!(step_until(&mut harness, |app| !app.seek_pending() && app.current_frame_index().is_some_and(|i| i >= 450)), "the seek did not arrive");
+    assert!(!app(&harness).is_paused(), "a seek while playing paused the video");
+    assert!(frames_keep_coming(&mut harness, 3), "the video stopped after the seek");
+
+    // Paused, a click in the middle of the bar goes to the middle: that frame, its time and
+    // its face, although no frame follows it.
+    harness.key_press(egui::Key::Space);
+    assert!(step_until(&mut harness, |app| app.is_paused()), "Space did not pause");
+    harness.get_by_label(emocam::app::SEEK_BAR).click();
+    assert!(
+        step_until(&mut harness, |app| !app.seek_pending()
+            && app.current_frame_index().is_some_and(|i| (200..400).contains(&i))
+            && !app.current_faces().is_empty()),
+        "clicking the middle of the bar did not show the middle frame with its face: frame {:?}, faces {:?}",
+        app(&harness).current_frame_index(),
+        app(&harness).current_faces()
+    );
+    let middle = app(&harness).current_frame_index().expect("a frame");
+    harness.step();
+    let clock = format!("{} / 00:20", emocam::app::clock(middle as f64 / 30.0));
+    assert!(harness.query_by_label(&clock).is_some(), "the bar does not show {clock}");
+    assert!(harness.query_by_label(&format!("frame {:>3} of 600", middle + 1)).is_some(), "the bar does not show the frame number");
+
+    // `.` one frame forward, `,` twice two back, and the button one forward again: each frame
+    // is scored (its face shows), and the video stays paused.
+    harness.key_press(egui::Key::Period);
+    assert!(step_until(&mut harness, |app| at_frame(app, middle + 1)), "`.` did not step forward: {:?}", app(&harness).current_frame_index());
+    harness.key_press(egui::Key::Comma);
+    harness.step();
+    harness.key_press(egui::Key::Comma);
+    assert!(step_until(&mut harness, |app| at_frame(app, middle - 1)), "`,` twice did not step back two: {:?}", app(&harness).current_frame_index());
+    assert!(!app(&harness).current_faces().is_empty(), "the frame stepped to has no face");
+    harness.get_by_label(emocam::app::FRAME_FORWARD).click();
+    assert!(step_until(&mut harness, |app| at_frame(app, middle)), "the button did not step forward");
+    assert!(app(&harness).is_paused(), "stepping played the video");
+    assert!(frames_stay(&mut harness), "frames came while paused");
+
+    // While a text field has the keyboard, `.` is typed, not a step.
+    harness.get_by_label(emocam::app::OPEN_FILE_BUTTON).click();
+    harness.step();
+    harness.step();
+    harness.get_by_role_and_label(egui::accesskit::Role::TextInput, emocam::app::PATH_FIELD).click();
+    harness.step();
+    harness.step();
+    harness.key_press(egui::Key::Period);
+    harness.step();
+    assert!(frames_stay(&mut harness) && at_frame(app(&harness), middle), "`.` stepped while typing a path");
+}
+
+#[test]
+fn a_finished_video_seeks_back_paused_and_plays_on_from_there() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let video = demo_video(dir.path(), "end.avi", 30);
+    let mut harness = start(options(Some(SourceSpec::Video(video)), dir.path(), dir.path()));
+    assert!(step_until(&mut harness, |app| app.frames_shown() > 0 && app.source_finished()), "the video did not play to its end");
+    assert!(app(&harness).can_seek(), "a video at its end can no longer seek");
+    // As a media player does: a video that ended is paused at the frame sought.
+    harness.state_mut().as_mut().expect("app").seek_to(10);
+    assert!(step_until(&mut harness, |app| at_frame(app, 10)), "the seek from the end did not arrive: {:?}", app(&harness).current_frame_index());
+    assert!(app(&harness).is_paused() && !app(&harness).source_finished(), "not paused at the frame sought");
+    harness.step();
+    assert!(harness.query_by_label("Paused").is_some(), "the status bar does not say Paused");
+    // `,` at frame 10 goes to 9; Space plays on from there to the end.
+    harness.key_press(egui::Key::Comma);
+    assert!(step_until(&mut harness, |app| at_frame(app, 9)), "`,` did not step back");
+    let shown = app(&harness).frames_shown();
+    harness.key_press(egui::Key::Space);
+    assert!(step_until(&mut harness, |app| app.source_finished() && app.frames_shown() > shown), "the video did not play on to its end");
+    assert_eq!(app(&harness).current_frame_index(), Some(29), "the end is the last frame");
+    // `.` at the end stays on the last frame.
+    harness.key_press(egui::Key::Period);
+    harness.step();
+    assert!(frames_stay(&mut harness) && app(&harness).current_frame_index() == Some(29));
+}
+
+#[test]
+fn the_demo_has_no_seek_bar_and_ignores_frame_steps() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut harness = start(options(Some(SourceSpec::Demo), dir.path(), dir.path()));
+    assert!(step_until(&mut harness, |app| app.frames_shown() > 0), "the demo did not play");
+    harness.step();
+    assert!(!app(&harness).can_seek());
+    assert!(harness.query_by_label(emocam::app::SEEK_BAR).is_none(), "a seek bar under the demo");
+    assert!(harness.query_by_label(emocam::app::FRAME_FORWARD).is_none(), "frame steps under the demo");
+    harness.key_press(egui::Key::Period);
+    harness.step();
+    assert!(!app(&harness).is_paused(), "`.` paused the demo");
+    assert!(frames_keep_coming(&mut harness, 3), "the demo stopped");
+}

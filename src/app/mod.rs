@@ -31,7 +31,7 @@ use std::sync::Arc;
 use opencv::prelude::MatTraitConst as _;
 
 use crate::inference::classifier::{ClassifierOptions, ModelError, ModelInfo};
-use crate::pipeline::{FaceResult, PipelineEvent, SwitchId};
+use crate::pipeline::{FaceResult, PipelineEvent, SeekError, SwitchId};
 use crate::source::SourceSpec;
 use crate::vision::detect::DetectorOverrides;
 
@@ -39,7 +39,7 @@ pub use models::{ModelCatalog, ModelEntry};
 pub use notices::{Notices, Severity};
 pub use open::{OPEN_BUTTON, OPEN_FILE_BUTTON, OPEN_MODEL_BUTTON, PATH_FIELD};
 pub use overlay::face_label;
-pub use panels::{DETAILS_TOGGLE, DISMISS_BANNER, NEXT_PHOTO, PREVIOUS_PHOTO, REPLAY_BUTTON};
+pub use panels::{clock, DETAILS_TOGGLE, DISMISS_BANNER, FRAME_BACK, FRAME_FORWARD, NEXT_PHOTO, PREVIOUS_PHOTO, REPLAY_BUTTON, SEEK_BAR};
 pub use screenshot::{screenshot_dir, SCREENSHOT_DIR_ENV};
 pub use settings::Settings;
 
@@ -255,6 +255,26 @@ impl EmocamApp {
         self.view.current().map(|r| r.model.path.as_path())
     }
 
+    /// The index (0-based) of the frame on screen.
+    pub fn current_frame_index(&self) -> Option<u64> {
+        self.view.current().map(|r| r.frame_index)
+    }
+
+    /// True while the source playing can go to another frame (a video file whose frames are
+    /// counted): the seek bar and frame steps work.
+    pub fn can_seek(&self) -> bool {
+        self.session.seekable().is_some()
+    }
+
+    /// True while a seek's frame has not come yet.
+    pub fn seek_pending(&self) -> bool {
+        self.session.seek.is_some()
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.session.paused
+    }
+
     // ----- Actions -----
 
     /// Changes settings as the side panel does, and applies what changed (to the frame on
@@ -285,9 +305,9 @@ impl EmocamApp {
             return;
         }
         self.session.pending_model = Some(path.clone());
-        let finished = self.session.finished();
-        if let Some(pipeline) = self.session.pipeline.as_ref().filter(|_| !finished) {
-            // Paused or playing: the pipeline switches for the frames to come.
+        if let Some(pipeline) = self.session.pipeline.as_ref().filter(|p| p.is_running()) {
+            // Paused, playing, or a video waiting at its end for a seek: the pipeline switches
+            // for the frames to come.
             self.session.pending_switch = Some(pipeline.switch_model(path.clone()));
         } else {
             // An ended pipeline reads no commands: the next replay starts with this model.
@@ -310,6 +330,7 @@ impl EmocamApp {
             frame_index: current.frame_index,
             source_time_ms: current.source_time_ms,
             source_name: current.source_name.clone(),
+            seek_id: current.seek_id,
             detector: self.settings.detector.clone(),
             model,
             classifier: self.options.classifier,
@@ -338,6 +359,8 @@ impl EmocamApp {
         self.view.timeline.clear();
         self.session.source_ended = false;
         self.session.paused = false;
+        self.session.seek = None;
+        self.session.scrub = None;
         let repaint = self.repainter();
         self.session.starting = Some(session::start_in_background(&mut self.workers, request, repaint));
     }
@@ -346,6 +369,56 @@ impl EmocamApp {
     pub fn replay(&mut self) {
         if let Some(source) = self.session.source.clone() {
             self.start_source(Some(source));
+        }
+    }
+
+    /// Goes to frame `frame` (0-based) of the video playing, playing or paused as it was. A
+    /// video that has ended is paused at the frame, as a media player does (an HTML video, mpv
+    /// with keep-open): seeking back looks at a place; Pause (Space) plays on from there. The
+    /// tracker, the smoothing and the timeline start anew there; a failure is a toast.
+    pub fn seek_to(&mut self, frame: u64) {
+        self.seek(frame, true);
+    }
+
+    /// One frame forward (`step` 1) or back (-1), like mpv's `.` and `,`: playback pauses, and
+    /// steps follow each other even before the frame of the last one came.
+    pub fn step_frame(&mut self, step: i64) {
+        let Some(pipeline) = self.session.seekable() else { return };
+        let last = pipeline.source_frame_count().map(|n| n.saturating_sub(1)).unwrap_or(u64::MAX);
+        let Some(from) = self.session.seek.map(|s| s.frame).or_else(|| self.current_frame_index()) else { return };
+        let to = from.saturating_add_signed(step).min(last);
+        if to == from && self.session.finished() {
+            return; // forward from the last frame: nothing to step to
+        }
+        if !self.session.paused {
+            self.set_paused(true);
+        }
+        // A step forward is the same scene, a frame on: the timeline goes on.
+        if to != from {
+            self.seek(to, step < 0);
+        }
+    }
+
+    fn seek(&mut self, frame: u64, new_timeline: bool) {
+        let Some(pipeline) = self.session.seekable() else {
+            self.notices.error("This source cannot jump to a frame");
+            return;
+        };
+        let outcome = pipeline.seek(frame);
+        match outcome {
+            Ok(id) => {
+                self.session.seek = Some(session::PendingSeek { id, frame });
+                if self.session.finished() {
+                    self.session.source_ended = false;
+                    self.set_paused(true);
+                }
+                if new_timeline {
+                    self.view.timeline.clear();
+                }
+            }
+            // The next pointer move or release asks again.
+            Err(SeekError::Busy) => {}
+            Err(error) => self.notices.error(format!("Cannot jump to frame {}: {error}", frame + 1)),
         }
     }
 
@@ -605,6 +678,14 @@ impl EmocamApp {
                     self.notices.set_banner(None);
                     self.notices.info("The camera is back");
                 }
+                PipelineEvent::SeekFailed { id, frame, error } => {
+                    if self.session.seek.is_some_and(|s| s.id == id) {
+                        self.session.seek = None;
+                    }
+                    let at =
+                        self.session.pipeline.as_ref().and_then(|p| p.source_fps()).map(|fps| format!(" ({})", clock(frame as f64 / fps))).unwrap_or_default();
+                    self.notices.error(format!("Cannot jump to frame {}{at}: {} — playing on from where it was", frame + 1, crate::errors::one_line(&*error)));
+                }
                 PipelineEvent::SourceEnded => {
                     self.session.source_ended = true;
                     if self.settings.loop_video && matches!(self.session.source, Some(SourceSpec::Video(_))) {
@@ -617,6 +698,13 @@ impl EmocamApp {
 
     fn poll_frame(&mut self) {
         let Some(ready) = self.session.feed.as_ref().and_then(DisplayFeed::take_newest) else { return };
+        // A frame read before the last seek was asked for: the place it shows is left behind.
+        if let Some(seek) = self.session.seek {
+            if ready.result.seek_id < seek.id {
+                return;
+            }
+            self.session.seek = None;
+        }
         let model = ready.result.model.clone();
         self.view.show_frame(&self.ctx, ready);
         if self.session.model.as_ref().is_none_or(|m| !Arc::ptr_eq(m, &model)) && self.session.pending_model.is_none() {
@@ -629,7 +717,11 @@ impl EmocamApp {
             match outcome {
                 rescore::RescoreOutcome::Done(result) => {
                     let model = result.model.clone();
-                    self.view.set_result(result);
+                    // A seek since the request put another frame on screen: these are not its faces.
+                    let same_frame = self.view.current().is_some_and(|c| c.frame_index == result.frame_index && c.seek_id == result.seek_id);
+                    if same_frame {
+                        self.view.set_result(result);
+                    }
                     self.model_switched(None, model);
                 }
                 rescore::RescoreOutcome::ModelFailed { path, error } => self.model_switch_failed(None, path, error),
@@ -647,6 +739,12 @@ impl EmocamApp {
         let (previous, next) = ctx.input(|i| (i.key_pressed(egui::Key::ArrowLeft), i.key_pressed(egui::Key::ArrowRight)));
         if previous || next {
             self.step_photo(if next { 1 } else { -1 });
+        }
+        // `,` and `.` step a video frame by frame, as in mpv.
+        let (frame_back, frame_forward) =
+            ctx.input(|i| (i.key_pressed(egui::Key::Comma) && !i.modifiers.any(), i.key_pressed(egui::Key::Period) && !i.modifiers.any()));
+        if frame_back || frame_forward {
+            self.step_frame(if frame_forward { 1 } else { -1 });
         }
         let (screenshot, pause, mirror, quit, number) = ctx.input(|i| {
             let number = [
@@ -700,6 +798,7 @@ impl EmocamApp {
             self.timeline_panel(ui);
         }
         self.side_panel(ui);
+        self.seek_panel(ui);
         self.video_panel(ui);
         self.open_window(&ctx);
         self.notices.show(&ctx);

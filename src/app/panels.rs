@@ -15,6 +15,18 @@ pub const DISMISS_BANNER: &str = "Dismiss";
 pub const REPLAY_BUTTON: &str = "Replay";
 pub const PREVIOUS_PHOTO: &str = "< Previous";
 pub const NEXT_PHOTO: &str = "Next >";
+pub const FRAME_BACK: &str = "< Frame";
+pub const FRAME_FORWARD: &str = "Frame >";
+/// The seek bar's accessible name.
+pub const SEEK_BAR: &str = "Position in the video";
+
+/// While the seek bar is dragged, a seek goes out at most this often; releasing it always
+/// seeks to where it was let go. A seek costs the capture thread a decode from the key frame
+/// before the target (a whole group of pictures in an H.264 file, tens of ms at 1080p), so one
+/// per pointer move (every 16 ms) would ask for more than it can do: the picture would lag
+/// further behind the pointer. The capture thread also keeps only the last of the seeks
+/// waiting; this keeps the commands few besides.
+const DRAG_SEEK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The status bar turns the frame rate orange below this share of the source's rate.
 const DROPPED_FRAMES_WARNING: f64 = 0.9;
@@ -76,12 +88,97 @@ impl EmocamApp {
                 self.replay();
             }
             ui.checkbox(&mut self.settings.loop_video, "Loop").on_hover_text("Start the video again when it ends");
-            // Where the video is (seeking is not there yet: Replay starts it over).
-            let total = self.session.pipeline.as_ref().and_then(|p| p.source_frame_count()).filter(|&n| n > 0);
-            if let (Some(total), Some(result)) = (total, self.view.current()) {
-                let position = (result.frame_index + 1).min(total);
-                ui.add(egui::ProgressBar::new(position as f32 / total as f32).desired_width(140.0).text(format!("frame {position} of {total}")));
+        }
+    }
+
+    /// Under the video, for video files: step back, the seek bar (drag or click it), step
+    /// forward, and where the video is in mm:ss and frames. A file that cannot seek shows the
+    /// bar greyed out, with the reason on hover.
+    pub(super) fn seek_panel(&mut self, ui: &mut egui::Ui) {
+        if !matches!(self.session.source, Some(SourceSpec::Video(_))) || self.session.starting.is_some() {
+            return;
+        }
+        let Some(pipeline) = self.session.pipeline.as_ref() else { return };
+        let total = pipeline.source_frame_count().filter(|&n| n > 0);
+        let fps = pipeline.source_fps();
+        let seekable = self.session.seekable().is_some();
+        let shown = self.view.current().map(|r| r.frame_index).unwrap_or(0);
+        // The handle stays where it was dragged or sent until that frame comes.
+        let position = self.session.scrub.or(self.session.seek.map(|s| s.frame)).unwrap_or(shown);
+        egui::Panel::bottom("emocam-seek").show(ui, |ui| {
+            ui.add_space(2.0);
+            ui.horizontal(|ui| {
+                let mut step = 0;
+                if ui
+                    .add_enabled(seekable, egui::Button::new(FRAME_BACK))
+                    .on_hover_text("One frame back, paused (,)")
+                    .on_disabled_hover_text(NOT_SEEKABLE)
+                    .clicked()
+                {
+                    step = -1;
+                }
+                if ui
+                    .add_enabled(seekable, egui::Button::new(FRAME_FORWARD))
+                    .on_hover_text("One frame forward, paused (.)")
+                    .on_disabled_hover_text(NOT_SEEKABLE)
+                    .clicked()
+                {
+                    step = 1;
+                }
+                let time = |frame: u64| fps.map(|fps| clock(frame as f64 / fps));
+                let label = match (time(position), total.and_then(time)) {
+                    (Some(now), Some(length)) => format!("{now} / {length}"),
+                    (Some(now), None) => now,
+                    _ => String::new(),
+                };
+                ui.label(RichText::new(label).monospace());
+                let frames = match total {
+                    // As wide as the last frame's number: the bar keeps its length as it moves.
+                    Some(total) => format!("frame {:>width$} of {total}", (position + 1).min(total), width = total.to_string().len()),
+                    None => format!("frame {}", position + 1),
+                };
+                // The frame count on the right, the bar taking the width between.
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    ui.label(RichText::new(frames).monospace());
+                    let last = total.unwrap_or(1).saturating_sub(1).max(1);
+                    let mut value = position.min(last);
+                    ui.spacing_mut().slider_width = ui.available_width().max(80.0);
+                    let slider = egui::Slider::new(&mut value, 0..=last).show_value(false).clamping(egui::SliderClamping::Always);
+                    let response = ui.add_enabled(seekable && total.is_some(), slider).on_disabled_hover_text(NOT_SEEKABLE);
+                    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Slider, true, SEEK_BAR));
+                    self.seek_bar_moved(&response, value);
+                });
+                if step != 0 {
+                    self.step_frame(step);
+                }
+            });
+            ui.add_space(2.0);
+        });
+    }
+
+    /// Seeks as the bar is dragged (at most every [`DRAG_SEEK_INTERVAL`]), let go, clicked, or
+    /// moved with the arrow keys while it has the focus.
+    fn seek_bar_moved(&mut self, response: &egui::Response, value: u64) {
+        let frame = if response.dragged() {
+            if response.changed() {
+                self.session.scrub = Some(value);
             }
+            let due = self.session.last_drag_seek.is_none_or(|last| last.elapsed() >= DRAG_SEEK_INTERVAL);
+            self.session.scrub.filter(|_| due && response.changed())
+        } else if response.drag_stopped() {
+            self.session.last_drag_seek = None;
+            Some(self.session.scrub.take().unwrap_or(value))
+        } else {
+            // A click on the bar, or the arrow keys while it has the focus.
+            self.session.scrub = None;
+            response.changed().then_some(value)
+        };
+        // Let go where the last seek while dragging went: that frame is coming already.
+        if let Some(frame) = frame.filter(|&f| self.session.seek.is_none_or(|s| s.frame != f)) {
+            if response.dragged() {
+                self.session.last_drag_seek = Some(std::time::Instant::now());
+            }
+            self.seek_to(frame);
         }
     }
 
@@ -357,7 +454,7 @@ impl EmocamApp {
         ui.checkbox(&mut self.settings.show_timeline, "Show timeline");
         ui.add_space(8.0);
         ui.label(RichText::new(format!("Screenshots go to {}", self.outputs.dir.display())).small());
-        ui.label(RichText::new("Keys: S screenshot · Space pause · M mirror · 1–9 models").small());
+        ui.label(RichText::new("Keys: S screenshot · Space pause · M mirror · 1–9 models · , and . frame back/forward · Left/Right photos").small());
     }
 
     pub(super) fn video_panel(&mut self, ui: &mut egui::Ui) {
@@ -401,6 +498,20 @@ impl EmocamApp {
                 self.pick_face(id);
             }
         });
+    }
+}
+
+/// Why the seek bar and frame steps are greyed out.
+const NOT_SEEKABLE: &str = "This file cannot jump to a frame: its container does not say how many frames it has. Replay plays it from the start.";
+
+/// `seconds` as mm:ss (h:mm:ss from an hour on), rounded down.
+pub fn clock(seconds: f64) -> String {
+    let total = if seconds.is_finite() && seconds > 0.0 { seconds as u64 } else { 0 };
+    let (hours, minutes, seconds) = (total / 3600, total / 60 % 60, total % 60);
+    if hours > 0 {
+        format!("{hours}:{minutes:02}:{seconds:02}")
+    } else {
+        format!("{minutes:02}:{seconds:02}")
     }
 }
 

@@ -140,6 +140,7 @@ impl RecorderFeed {
             model: result.model.clone(),
             timings: result.timings,
             captured_at: result.captured_at,
+            seek_id: result.seek_id,
         };
         if let Err(TrySendError::Full(_)) = self.tx.try_send(Message::Frame(copy)) {
             self.skipped.fetch_add(1, Ordering::Relaxed);

@@ -27,6 +27,8 @@ pub struct RescoreRequest {
     pub frame_index: u64,
     pub source_time_ms: f64,
     pub source_name: String,
+    /// The seek the frame came after (see `FrameResult::seek_id`).
+    pub seek_id: crate::pipeline::SeekId,
     pub detector: DetectorSettings,
     pub model: PathBuf,
     pub classifier: ClassifierOptions,
@@ -144,5 +146,6 @@ fn score(request: &RescoreRequest, classifier: &mut Classifier) -> Result<FrameR
         model: Arc::clone(classifier.info()),
         timings: StageTimings { decode_ms: 0.0, detect_ms, crop_ms: 0.0, infer_ms },
         captured_at,
+        seek_id: request.seek_id,
     })
 }

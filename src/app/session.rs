@@ -190,6 +190,19 @@ pub struct Session {
     pub photos: Option<Photos>,
     /// Scores the frame on screen again while no new frames come.
     pub rescorer: super::rescore::Rescorer,
+    /// A seek asked of the pipeline whose frame has not come yet.
+    pub seek: Option<PendingSeek>,
+    /// The seek bar's handle while it is dragged: the frame under the pointer.
+    pub scrub: Option<u64>,
+    /// When the last seek while dragging was sent (see `panels::DRAG_SEEK_INTERVAL`).
+    pub last_drag_seek: Option<std::time::Instant>,
+}
+
+/// A seek on its way: results read before it are not shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingSeek {
+    pub id: crate::pipeline::SeekId,
+    pub frame: u64,
 }
 
 impl Session {
@@ -208,6 +221,9 @@ impl Session {
             record_when_playing,
             photos: None,
             rescorer: Default::default(),
+            seek: None,
+            scrub: None,
+            last_drag_seek: None,
         }
     }
 
@@ -220,6 +236,14 @@ impl Session {
     /// screen (see [`super::rescore`]).
     pub fn standing_still(&self) -> bool {
         self.pipeline.is_some() && (self.paused || self.finished())
+    }
+
+    /// The pipeline when it can go to another frame now: a video file that can seek, whose
+    /// capture thread still runs (live, a video stays open at its end).
+    /// Video files only: the demo could go to any frame too, but it stands in for a camera.
+    pub fn seekable(&self) -> Option<&Pipeline> {
+        let video = matches!(self.source, Some(SourceSpec::Video(_)));
+        self.pipeline.as_ref().filter(|p| video && p.can_seek() && p.is_running())
     }
 
     /// Stops the display thread and the pipeline (and so releases the camera).

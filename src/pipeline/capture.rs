@@ -9,7 +9,7 @@ use opencv::core::{Mat, Rect, Size};
 use opencv::prelude::*;
 
 use super::channels::{EventSink, FrameSender};
-use super::{ms_since, Mode, PipelineEvent, StageTimings, POLL_INTERVAL};
+use super::{ms_since, Mode, PipelineEvent, SeekId, StageTimings, POLL_INTERVAL};
 use crate::source::{self, FrameSource, SourceSpec};
 use crate::vision::detect::{DetectError, DetectorSettings, FaceFinder};
 use crate::vision::face::{to_grey, Framing, GrayFace};
@@ -23,6 +23,11 @@ const MAX_CONSECUTIVE_READ_ERRORS: u32 = 10;
 pub(super) enum CaptureCommand {
     SetDetector(DetectorSettings),
     SetPaused(bool),
+    /// Go to frame `frame` (request `id`); of several waiting, only the last is done.
+    Seek {
+        id: SeekId,
+        frame: u64,
+    },
 }
 
 /// A detected frame on its way to the inference thread.
@@ -36,6 +41,8 @@ pub(super) struct DetectedFrame {
     pub(super) crops: Vec<GrayFace>,
     pub(super) timings: StageTimings,
     pub(super) captured_at: Instant,
+    /// The last seek done before this frame was read (0: none).
+    pub(super) seek_id: SeekId,
 }
 
 pub(super) struct CaptureLoop {
@@ -50,6 +57,12 @@ pub(super) struct CaptureLoop {
     pub(super) commands: Receiver<CaptureCommand>,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) paused: bool,
+    /// The last seek request handled, done or failed (0: none).
+    pub(super) seek_id: SeekId,
+    /// Read one frame although paused or at the end: the frame a seek went to.
+    pub(super) show_one: bool,
+    /// Live, a source that can seek waits at its end for a seek instead of ending.
+    pub(super) at_end: bool,
 }
 
 /// Live, full scans run beside the capture thread, so that no frame waits for one; offline
@@ -72,11 +85,12 @@ impl CaptureLoop {
         let mut read_errors = 0;
         while !self.stop.load(Ordering::Relaxed) {
             self.handle_commands();
-            if self.paused {
+            let one_off = std::mem::take(&mut self.show_one);
+            if (self.paused || self.at_end) && !one_off {
                 std::thread::sleep(POLL_INTERVAL);
                 continue;
             }
-            if pace {
+            if pace && !one_off {
                 // Wait for the frame's due time before reading it, so that `captured_at` is
                 // when a camera would have delivered it.
                 played_ms += 1e3 / fallback_fps;
@@ -96,6 +110,12 @@ impl CaptureLoop {
                 }
                 Ok(None) => {
                     self.events.report(PipelineEvent::SourceEnded);
+                    // Live, a video stays open at its end so that it can be sought back into
+                    // (the owner stops it); offline, the end is the end.
+                    if self.mode == Mode::Live && self.source.can_seek() {
+                        self.at_end = true;
+                        continue;
+                    }
                     break;
                 }
                 Err(error) => {
@@ -114,7 +134,7 @@ impl CaptureLoop {
                 }
             };
             let decode_ms = ms_since(captured_at);
-            match self.detect(frame, captured_at, decode_ms) {
+            match self.detect(frame, captured_at, decode_ms, one_off) {
                 Ok(detected) => {
                     if !self.frames.send(detected, &self.stop) {
                         break;
@@ -127,10 +147,14 @@ impl CaptureLoop {
         }
     }
 
-    fn detect(&mut self, frame: source::Frame, captured_at: Instant, decode_ms: f64) -> Result<DetectedFrame, DetectError> {
+    /// `still`: the frame a seek went to, which may stay on screen (paused): looked at as a
+    /// photo (a full scan in line, every face verified), as the app's rescore thread does,
+    /// since the live tracker's full scans come a frame or two late and this frame may have no
+    /// next one.
+    fn detect(&mut self, frame: source::Frame, captured_at: Instant, decode_ms: f64, still: bool) -> Result<DetectedFrame, DetectError> {
         let t0 = Instant::now();
         let grey = to_grey(&frame.image)?;
-        let found = if self.source.frames_are_independent() { self.finder.find_in_still(&grey)? } else { self.finder.find(&grey)? };
+        let found = if still || self.source.frames_are_independent() { self.finder.find_in_still(&grey)? } else { self.finder.find(&grey)? };
         let detect_ms = ms_since(t0);
         let t1 = Instant::now();
         let (faces, crops) = self.framing.extract_all(&grey, &found);
@@ -145,12 +169,15 @@ impl CaptureLoop {
             crops,
             timings: StageTimings { decode_ms, detect_ms, crop_ms, infer_ms: 0.0 },
             captured_at,
+            seek_id: self.seek_id,
         })
     }
 
     fn handle_commands(&mut self) {
+        let mut seek = None;
         while let Ok(command) = self.commands.try_recv() {
             match command {
+                CaptureCommand::Seek { id, frame } => seek = Some((id, frame)),
                 CaptureCommand::SetPaused(paused) => self.paused = paused,
                 CaptureCommand::SetDetector(settings) => match new_finder(settings, self.mode) {
                     Ok(finder) => self.finder = finder,
@@ -159,6 +186,24 @@ impl CaptureLoop {
                     }
                 },
             }
+        }
+        if let Some((id, frame)) = seek {
+            self.seek(id, frame);
+        }
+    }
+
+    /// A seek is a scene cut: the faces followed so far are forgotten. The frame it lands on is
+    /// read at once, paused or not, so that it shows with its faces; a failed seek is reported
+    /// and the source reads on from where it is.
+    fn seek(&mut self, id: SeekId, frame: u64) {
+        self.seek_id = id;
+        match self.source.seek(frame) {
+            Ok(()) => {
+                self.finder.reset();
+                self.at_end = false;
+                self.show_one = true;
+            }
+            Err(error) => self.events.report(PipelineEvent::SeekFailed { id, frame, error: Arc::new(error) }),
         }
     }
 

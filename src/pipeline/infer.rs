@@ -10,7 +10,7 @@ use crossbeam_channel::{select, Receiver, Sender};
 
 use super::capture::DetectedFrame;
 use super::channels::{EventSink, FrameSender};
-use super::{ms_since, FaceResult, FrameResult, PipelineEvent, SwitchId, POLL_INTERVAL};
+use super::{ms_since, FaceResult, FrameResult, PipelineEvent, SeekId, SwitchId, POLL_INTERVAL};
 use crate::inference::classifier::{Classifier, ClassifierOptions, ModelError};
 use crate::inference::smooth::Smoother;
 
@@ -30,6 +30,8 @@ pub(super) struct InferenceLoop {
     pub(super) events: EventSink,
     pub(super) commands: Receiver<InferenceCommand>,
     pub(super) stop: Arc<AtomicBool>,
+    /// The seek the last frame came after: frames after another one start the smoothing anew.
+    pub(super) seek_id: SeekId,
 }
 
 /// A model load on the loader thread: which request it answers, and how it went.
@@ -148,6 +150,12 @@ impl InferenceLoop {
                 Vec::new()
             }
         };
+        // After a seek the scores of another place in the video must not bleed into these.
+        if std::mem::replace(&mut self.seek_id, detected.seek_id) != detected.seek_id {
+            if let Some(smoother) = &mut self.smoother {
+                smoother.reset();
+            }
+        }
         if let Some(smoother) = &mut self.smoother {
             smoother.apply(faces.iter_mut().map(|f| (f.track_id, &mut f.probabilities)));
         }
@@ -163,6 +171,7 @@ impl InferenceLoop {
             model: self.classifier.info().clone(),
             timings,
             captured_at: detected.captured_at,
+            seek_id: detected.seek_id,
         }
     }
 }

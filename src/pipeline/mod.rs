@@ -88,10 +88,27 @@ pub struct FrameResult {
     pub timings: StageTimings,
     /// When capture of this frame started (the app measures capture-to-display from it).
     pub captured_at: Instant,
+    /// The last [`Pipeline::seek`] request handled before this frame was read (0: none), so
+    /// that results from before a seek can be told apart.
+    pub seek_id: SeekId,
 }
 
 /// Numbers [`Pipeline::switch_model`] requests, so that its answers can be told apart.
 pub type SwitchId = u64;
+
+/// Numbers [`Pipeline::seek`] requests, from 1.
+pub type SeekId = u64;
+
+/// Why [`Pipeline::seek`] was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SeekError {
+    #[error("this source cannot jump to a frame")]
+    NotSeekable,
+    #[error("the video thread has ended")]
+    Stopped,
+    #[error("the video thread is busy: try again")]
+    Busy,
+}
 
 /// Things that happen besides results. Errors come whole (shared, since events are cloned), so
 /// that whoever shows them can tell what failed and print the cause once.
@@ -110,8 +127,11 @@ pub enum PipelineEvent {
     /// Faces could not be looked for in a frame, or new detector settings were refused (the
     /// previous ones stay).
     DetectionFailed(Arc<DetectError>),
-    /// A finite source has no more frames.
+    /// A finite source has no more frames. Live, a source that can seek stays open at its end
+    /// (see [`Pipeline::seek`]).
     SourceEnded,
+    /// Seek request `id` to `frame` failed; the source reads on from where it was.
+    SeekFailed { id: SeekId, frame: u64, error: Arc<SourceError> },
 }
 
 /// Why a pipeline could not start.
@@ -142,6 +162,10 @@ pub struct Pipeline {
     threads: Vec<JoinHandle<()>>,
     model: Arc<ModelInfo>,
     source_frame_count: Option<u64>,
+    source_fps: Option<f64>,
+    can_seek: bool,
+    /// The id of the last seek asked for.
+    last_seek: AtomicU64,
 }
 
 impl Pipeline {
@@ -158,6 +182,7 @@ impl Pipeline {
         let classifier = Classifier::load(&config.model, config.classifier)?;
         let model = classifier.info().clone();
         let source_frame_count = source.frame_count();
+        let (source_fps, can_seek) = (source.nominal_fps(), source.can_seek());
 
         let stop = Arc::new(AtomicBool::new(false));
         let (frame_tx, frame_rx) = FrameSender::new(config.mode);
@@ -180,6 +205,9 @@ impl Pipeline {
             commands: capture_rx,
             stop: stop.clone(),
             paused: false,
+            seek_id: 0,
+            show_one: false,
+            at_end: false,
         };
         let inference = InferenceLoop {
             classifier,
@@ -190,6 +218,7 @@ impl Pipeline {
             events: event_tx,
             commands: inference_rx,
             stop: stop.clone(),
+            seek_id: 0,
         };
         let mut threads = Vec::new();
         let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| std::thread::Builder::new().name(name.into()).spawn(body).map_err(StartError::Thread);
@@ -213,6 +242,9 @@ impl Pipeline {
             threads,
             model,
             source_frame_count,
+            source_fps,
+            can_seek,
+            last_seek: AtomicU64::new(0),
         })
     }
 
@@ -266,6 +298,42 @@ impl Pipeline {
 
     pub fn set_paused(&self, paused: bool) {
         let _ = self.capture_commands.try_send(CaptureCommand::SetPaused(paused));
+    }
+
+    /// The source's frame rate, if it has one.
+    pub fn source_fps(&self) -> Option<f64> {
+        self.source_fps
+    }
+
+    /// True when [`Pipeline::seek`] can work (a counted video file, the demo, a folder).
+    pub fn can_seek(&self) -> bool {
+        self.can_seek
+    }
+
+    /// True while the capture thread reads commands: not after the source ended for good, or
+    /// failed. Live, a source that can seek stays running at its end.
+    pub fn is_running(&self) -> bool {
+        self.threads.iter().all(|thread| !thread.is_finished())
+    }
+
+    /// Asks the capture thread to go to frame `frame` (past the end: the last frame), without
+    /// waiting. Tracked faces and smoothing start anew there; the frame is read and scored even
+    /// while paused or at the end (it stays paused). Results read after it carry the returned
+    /// id in [`FrameResult::seek_id`]; a failure arrives as [`PipelineEvent::SeekFailed`] with
+    /// it. Of several seeks waiting, only the last is done.
+    pub fn seek(&self, frame: u64) -> Result<SeekId, SeekError> {
+        if !self.can_seek {
+            return Err(SeekError::NotSeekable);
+        }
+        let id = self.last_seek.load(Ordering::Relaxed) + 1;
+        match self.capture_commands.try_send(CaptureCommand::Seek { id, frame }) {
+            Ok(()) => {
+                self.last_seek.store(id, Ordering::Relaxed);
+                Ok(id)
+            }
+            Err(crossbeam_channel::TrySendError::Full(_)) => Err(SeekError::Busy),
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(SeekError::Stopped),
+        }
     }
 
     /// Stops both threads and waits for them (the source is released when this returns).

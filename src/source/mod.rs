@@ -92,6 +92,10 @@ pub enum SourceError {
     Io(PathBuf, std::io::Error),
     #[error("demo: {0}")]
     Demo(String),
+    #[error("{0} cannot jump to a frame")]
+    NotSeekable(String),
+    #[error("{path}: cannot jump to frame {frame}")]
+    SeekFailed { path: PathBuf, frame: u64 },
     #[error("reading frames")]
     OpenCv(#[from] opencv::Error),
 }
@@ -122,6 +126,18 @@ pub trait FrameSource: Send {
     /// True when consecutive frames are unrelated pictures (a folder of photos): no tracking.
     fn frames_are_independent(&self) -> bool {
         false
+    }
+    /// True when [`FrameSource::seek`] can work: a file whose frames are counted, the demo, a
+    /// folder. Cameras and streams can't.
+    fn can_seek(&self) -> bool {
+        false
+    }
+    /// Makes frame `index` (0-based; past the end: the last frame) the next one
+    /// [`FrameSource::next_frame`] returns. After an error the source reads on from where it
+    /// is, and the frames it gives keep their true indices.
+    fn seek(&mut self, index: u64) -> Result<(), SourceError> {
+        let _ = index;
+        Err(SourceError::NotSeekable("this source".into()))
     }
 }
 
@@ -184,6 +200,10 @@ impl FrameSource for CameraSource {
 
     fn is_camera(&self) -> bool {
         true
+    }
+
+    fn seek(&mut self, _index: u64) -> Result<(), SourceError> {
+        Err(SourceError::NotSeekable(format!("camera {}", self.index)))
     }
 }
 
@@ -257,7 +277,39 @@ impl FrameSource for VideoSource {
     }
 
     fn frame_count(&self) -> Option<u64> {
-        self.capture.get(videoio::CAP_PROP_FRAME_COUNT).ok().filter(|n| *n > 0.0).map(|n| n as u64)
+        self.capture.get(videoio::CAP_PROP_FRAME_COUNT).ok().filter(|n| *n > 0.0 && n.is_finite()).map(|n| n as u64)
+    }
+
+    /// A file with no frame count (some streams and containers) has no place to jump to.
+    fn can_seek(&self) -> bool {
+        self.frame_count().is_some()
+    }
+
+    /// OpenCV's `CAP_PROP_POS_FRAMES`: its FFmpeg backend seeks to the key frame before `index`
+    /// and decodes up to it, so the frame is exact (and costs up to a group of pictures).
+    fn seek(&mut self, index: u64) -> Result<(), SourceError> {
+        let Some(count) = self.frame_count() else {
+            return Err(SourceError::NotSeekable(self.path.display().to_string()));
+        };
+        let index = index.min(count.saturating_sub(1));
+        let next = if self.pending.is_some() { 0 } else { self.frames_read };
+        if index == next && !self.ended {
+            return Ok(()); // already there: a step forward while paused reads on
+        }
+        let failed = || SourceError::SeekFailed { path: self.path.clone(), frame: index };
+        if !self.capture.set(videoio::CAP_PROP_POS_FRAMES, index as f64).unwrap_or(false) {
+            return Err(failed());
+        }
+        // Wherever the decoder landed is where the next frame comes from, even if it is not
+        // where it was asked to go: indices stay true.
+        self.pending = None;
+        self.ended = false;
+        let landed = self.capture.get(videoio::CAP_PROP_POS_FRAMES).ok().filter(|p| p.is_finite() && *p >= 0.0).map(|p| p.round() as u64);
+        self.frames_read = landed.unwrap_or(index);
+        if landed.is_some_and(|at| at != index) {
+            return Err(failed());
+        }
+        Ok(())
     }
 }
 
@@ -375,6 +427,15 @@ impl FrameSource for StillSource {
 
     fn frames_are_independent(&self) -> bool {
         true
+    }
+
+    fn can_seek(&self) -> bool {
+        self.paths.len() > 1
+    }
+
+    fn seek(&mut self, index: u64) -> Result<(), SourceError> {
+        self.next = (index as usize).min(self.paths.len().saturating_sub(1));
+        Ok(())
     }
 }
 
@@ -504,6 +565,16 @@ impl FrameSource for DemoSource {
     fn frame_count(&self) -> Option<u64> {
         (!self.looping).then(|| self.length())
     }
+
+    /// Every demo frame is drawn from its index, so any index is a place to go.
+    fn can_seek(&self) -> bool {
+        true
+    }
+
+    fn seek(&mut self, index: u64) -> Result<(), SourceError> {
+        self.next = if self.looping { index } else { index.min(self.length() - 1) };
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -517,6 +588,103 @@ mod tests {
         assert_eq!("face.JPG".parse::<SourceSpec>().unwrap(), SourceSpec::Image("face.JPG".into()));
         assert_eq!("clip.mp4".parse::<SourceSpec>().unwrap(), SourceSpec::Video("clip.mp4".into()));
         assert_eq!("/dev/video1".parse::<SourceSpec>().unwrap(), SourceSpec::Camera(1));
+    }
+
+    /// An MJPG clip of the demo's first `frames` frames.
+    fn demo_video(dir: &Path, frames: u64) -> PathBuf {
+        let demo = DemoSource::new(false).unwrap();
+        let path = dir.join("clip.avi");
+        let fourcc = videoio::VideoWriter::fourcc('M', 'J', 'P', 'G').unwrap();
+        let mut writer = videoio::VideoWriter::new(path.display().to_string(), fourcc, DEMO_FPS, DEMO_SIZE, true).unwrap();
+        for i in 0..frames {
+            videoio::VideoWriterTrait::write(&mut writer, &demo.render(i).unwrap().1).unwrap();
+        }
+        videoio::VideoWriterTrait::release(&mut writer).unwrap();
+        path
+    }
+
+    fn bytes(frame: &Frame) -> Vec<u8> {
+        frame.image.data_bytes().unwrap().to_vec()
+    }
+
+    #[test]
+    fn a_video_seeks_to_the_exact_frame_forward_back_and_from_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = demo_video(dir.path(), 40);
+        // The frames in order, as decoded without seeking.
+        let mut straight = VideoSource::open(&path).unwrap();
+        let mut frames = Vec::new();
+        while let Some(frame) = straight.next_frame().unwrap() {
+            frames.push(frame);
+        }
+        assert_eq!(frames.len(), 40);
+        assert!(bytes(&frames[25]) != bytes(&frames[26]), "the clip's frames must differ for this test to mean anything");
+
+        let mut video = VideoSource::open(&path).unwrap();
+        assert!(video.can_seek());
+        for target in [25, 3, 0, 39, 17] {
+            video.seek(target).unwrap();
+            let frame = video.next_frame().unwrap().expect("a frame after the seek");
+            assert_eq!(frame.index, target);
+            assert_eq!(frame.time_ms, target as f64 * 1e3 / DEMO_FPS);
+            assert!(bytes(&frame) == bytes(&frames[target as usize]), "frame {target} after a seek is not frame {target}");
+            // Reading on continues from there.
+            let next = video.next_frame().unwrap();
+            if target < 39 {
+                assert_eq!(next.expect("the frame after").index, target + 1);
+            } else {
+                assert!(next.is_none(), "frame 39 is the last");
+            }
+        }
+        // After the end, a seek back reads again; a seek past the end lands on the last frame.
+        while video.next_frame().unwrap().is_some() {}
+        assert!(video.next_frame().unwrap().is_none());
+        video.seek(10).unwrap();
+        assert_eq!(video.next_frame().unwrap().expect("a frame after the end").index, 10);
+        video.seek(1000).unwrap();
+        let last = video.next_frame().unwrap().expect("the last frame");
+        assert!(last.index == 39 && bytes(&last) == bytes(&frames[39]));
+    }
+
+    #[test]
+    fn a_seek_before_the_first_read_and_to_the_next_frame_reads_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = demo_video(dir.path(), 10);
+        let mut video = VideoSource::open(&path).unwrap();
+        video.seek(0).unwrap();
+        assert_eq!(video.next_frame().unwrap().unwrap().index, 0);
+        video.seek(1).unwrap();
+        assert_eq!(video.next_frame().unwrap().unwrap().index, 1);
+        video.seek(5).unwrap();
+        video.seek(5).unwrap();
+        assert_eq!(video.next_frame().unwrap().unwrap().index, 5);
+    }
+
+    #[test]
+    fn the_demo_seeks_to_any_frame_and_a_camera_says_it_cannot() {
+        let mut demo = DemoSource::new(false).unwrap();
+        demo.seek(450).unwrap();
+        let frame = demo.next_frame().unwrap().unwrap();
+        assert_eq!(frame.index, 450);
+        assert_eq!(frame.image.data_bytes().unwrap(), demo.render(450).unwrap().1.data_bytes().unwrap());
+        demo.seek(10_000).unwrap();
+        assert_eq!(demo.next_frame().unwrap().unwrap().index, demo.length() - 1);
+        assert!(demo.next_frame().unwrap().is_none());
+
+        struct Stream;
+        impl FrameSource for Stream {
+            fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
+                Ok(None)
+            }
+            fn nominal_fps(&self) -> Option<f64> {
+                None
+            }
+            fn frame_count(&self) -> Option<u64> {
+                None
+            }
+        }
+        assert!(!Stream.can_seek());
+        assert!(matches!(Stream.seek(3), Err(SourceError::NotSeekable(_))));
     }
 
     #[test]

@@ -193,3 +193,125 @@ fn a_failed_switch_is_that_models_failure_only() {
     assert_eq!(result.model.path, fixture("tiny.onnx"));
     pipeline.stop();
 }
+
+/// An MJPG clip of the demo's first `frames` frames.
+fn demo_video(dir: &std::path::Path, frames: u64) -> std::path::PathBuf {
+    use opencv::prelude::VideoWriterTrait as _;
+    let demo = emocam::source::DemoSource::new(false).expect("demo");
+    let path = dir.join("clip.avi");
+    let fourcc = opencv::videoio::VideoWriter::fourcc('M', 'J', 'P', 'G').expect("fourcc");
+    let mut writer = opencv::videoio::VideoWriter::new(path.display().to_string(), fourcc, 30.0, emocam::source::DEMO_SIZE, true).expect("video writer");
+    for i in 0..frames {
+        writer.write(&demo.render(i).expect("demo frame").1).expect("write frame");
+    }
+    writer.release().expect("close video");
+    path
+}
+
+/// The first result read after seek `id` (results from before it are passed over).
+fn result_after_seek(pipeline: &Pipeline, id: emocam::pipeline::SeekId) -> emocam::pipeline::FrameResult {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let left = deadline.checked_duration_since(std::time::Instant::now()).unwrap_or_default();
+        match pipeline.results().recv_timeout(left) {
+            Ok(result) if result.seek_id >= id => return result,
+            Ok(_) => continue,
+            Err(e) => panic!("no result after seek {id}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_live_video_waits_at_its_end_and_seeks_back_paused_or_playing() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let dir = crate::util::tempdir();
+    let video = demo_video(dir.path(), 12);
+    let config = PipelineConfig { source: SourceSpec::Video(video), keep_frames: true, ..demo_config() };
+    let pipeline = Pipeline::start(config).unwrap_or_else(|e| panic!("pipeline did not start: {e}"));
+    assert!(pipeline.can_seek());
+    assert_eq!((pipeline.source_frame_count(), pipeline.source_fps()), (Some(12), Some(30.0)));
+    wait_for(&pipeline, |e| matches!(e, PipelineEvent::SourceEnded), "the end of the video");
+    // Live, the video stays open at its end: a seek back reads again, even while paused.
+    assert!(pipeline.is_running(), "the pipeline ended with the video");
+    pipeline.set_paused(true);
+    let id = pipeline.seek(5).expect("seek");
+    let result = result_after_seek(&pipeline, id);
+    assert_eq!((result.frame_index, result.seek_id), (5, id));
+    assert!(result.frame.is_some(), "the frame sought is not shown");
+    // The demo's first photo: a face, found at once on the paused frame (no tracking history).
+    assert!(!result.faces.is_empty(), "no face on the frame sought to");
+    // Paused, a later seek goes back, and only the newest of several waiting counts.
+    let _overtaken = pipeline.seek(9).expect("seek");
+    let last = pipeline.seek(2).expect("seek");
+    let result = result_after_seek(&pipeline, last);
+    assert_eq!((result.frame_index, result.seek_id), (2, last));
+    // Playing on goes on from there, to the end again.
+    pipeline.set_paused(false);
+    let next = pipeline.results().recv_timeout(PATIENCE).expect("frames after playing on");
+    assert!((3..12).contains(&next.frame_index), "played on from frame {}", next.frame_index);
+    wait_for(&pipeline, |e| matches!(e, PipelineEvent::SourceEnded), "the end again");
+    // Past the end is the last frame.
+    let id = pipeline.seek(1000).expect("seek");
+    assert_eq!(result_after_seek(&pipeline, id).frame_index, 11);
+    pipeline.stop();
+}
+
+/// A video whose seeks all fail (a container that can't seek, found out only when trying).
+struct UnseekableVideo {
+    next_index: u64,
+}
+
+impl FrameSource for UnseekableVideo {
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
+        let image = Mat::new_rows_cols_with_default(240, 320, CV_8UC3, Scalar::all(90.0))?;
+        let index = self.next_index;
+        self.next_index += 1;
+        Ok(Some(Frame { image, index, time_ms: index as f64 * 33.3, name: "stream.ts".into() }))
+    }
+
+    fn nominal_fps(&self) -> Option<f64> {
+        Some(30.0)
+    }
+
+    fn frame_count(&self) -> Option<u64> {
+        Some(1_000_000)
+    }
+
+    fn can_seek(&self) -> bool {
+        true
+    }
+
+    fn seek(&mut self, index: u64) -> Result<(), SourceError> {
+        Err(SourceError::SeekFailed { path: "stream.ts".into(), frame: index })
+    }
+}
+
+#[test]
+fn a_failed_seek_is_reported_and_playback_goes_on_and_a_camera_cannot_seek() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let pipeline = Pipeline::start_with_source(demo_config(), Box::new(UnseekableVideo { next_index: 0 })).unwrap_or_else(|e| panic!("did not start: {e}"));
+    let before = pipeline.results().recv_timeout(PATIENCE).expect("a first frame").frame_index;
+    let asked = pipeline.seek(500_000).expect("seek sent");
+    let events = events_until(&pipeline, |_| false, |e| matches!(e, PipelineEvent::SeekFailed { .. }), "the failed seek");
+    match events.last() {
+        Some(PipelineEvent::SeekFailed { id, frame, error }) => {
+            assert_eq!((*id, *frame), (asked, 500_000));
+            assert!(error.to_string().contains("stream.ts"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Frames go on from where they were.
+    let after = result_after_seek(&pipeline, asked);
+    assert!(after.frame_index > before && after.frame_index < 500_000, "frame {} after the failed seek", after.frame_index);
+    pipeline.stop();
+
+    let camera = UnpluggedCamera { frames_left: 1000, next_index: 0 };
+    let pipeline = Pipeline::start_with_source(demo_config(), Box::new(camera)).unwrap_or_else(|e| panic!("did not start: {e}"));
+    assert!(!pipeline.can_seek());
+    assert!(matches!(pipeline.seek(3), Err(emocam::pipeline::SeekError::NotSeekable)));
+    pipeline.stop();
+}

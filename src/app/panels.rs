@@ -489,9 +489,6 @@ impl EmocamApp {
             let frame_size = egui::vec2(result.frame_size.width as f32, result.frame_size.height as f32);
             let geometry = FrameGeometry::fit(available, frame_size, self.settings.mirror);
             ui.painter().image(texture.id(), geometry.image_rect, geometry.uv(), Color32::WHITE);
-            if let Some(feed) = &self.session.feed {
-                feed.set_shown_size(geometry.image_rect.size() * ui.ctx().pixels_per_point());
-            }
             let selected = self.selected_face();
             let clicked = overlay::show_faces(ui, &geometry, &result.faces, &result.model.labels, selected);
             if let Some(id) = clicked {

@@ -44,8 +44,6 @@ struct Shared {
     newest: Mutex<Option<ReadyFrame>>,
     stats: Mutex<FeedStats>,
     ended: AtomicBool,
-    /// The video's size on screen in physical pixels, as the UI last drew it (`None`: not yet).
-    shown_size_px: Mutex<Option<[usize; 2]>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -61,12 +59,7 @@ pub struct DisplayFeed {
 
 impl DisplayFeed {
     pub fn start(results: Receiver<FrameResult>, ctx: egui::Context, recorder: Option<RecorderFeed>) -> std::io::Result<Self> {
-        let shared = Arc::new(Shared {
-            newest: Mutex::new(None),
-            stats: Mutex::new(FeedStats::default()),
-            ended: AtomicBool::new(false),
-            shown_size_px: Mutex::new(None),
-        });
+        let shared = Arc::new(Shared { newest: Mutex::new(None), stats: Mutex::new(FeedStats::default()), ended: AtomicBool::new(false) });
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let shared = shared.clone();
@@ -79,13 +72,6 @@ impl DisplayFeed {
     /// The newest frame since the last call, if any.
     pub fn take_newest(&self) -> Option<ReadyFrame> {
         lock(&self.shared.newest).take()
-    }
-
-    /// Tells the display thread how large the video is drawn (physical pixels), so that later
-    /// frames are converted at that size.
-    pub fn set_shown_size(&self, size_px: egui::Vec2) {
-        let size = [size_px.x.round().max(1.0) as usize, size_px.y.round().max(1.0) as usize];
-        *lock(&self.shared.shown_size_px) = Some(size);
     }
 
     pub fn stats(&self) -> FeedStats {
@@ -123,8 +109,7 @@ fn display_loop(results: Receiver<FrameResult>, ctx: egui::Context, recorder: Op
         if let Some(recorder) = &recorder {
             recorder.write(&result);
         }
-        let shown_size_px = *lock(&shared.shown_size_px);
-        let image = result.frame.as_ref().and_then(|frame| match shrink_to(frame, shown_size_px).and_then(|shown| bgr_to_color_image(&shown)) {
+        let image = result.frame.as_ref().and_then(|frame| match bgr_to_color_image(frame) {
             Ok(image) => Some(image),
             Err(error) => {
                 tracing::warn!("cannot show frame {}: {error}", result.frame_index);
@@ -147,22 +132,6 @@ fn request_one_pass(ctx: &egui::Context) {
 
 /// Short against a frame's interval (33 ms at 30 frames/s), long enough to count as a delay.
 const NEW_FRAME_REPAINT_DELAY: Duration = Duration::from_micros(100);
-
-/// `frame` scaled down to `shown_size_px` when it is drawn smaller than it is (a 1280x720 frame in
-/// a 900x506 view, say): the conversion, the texture upload and the painting then handle only the
-/// pixels that are seen. Bilinear, as the GPU would sample it: area averaging took longer than the
-/// rest of the conversion at such fractional scales. Frames drawn at their size or larger are
-/// kept as they are.
-fn shrink_to(frame: &Mat, shown_size_px: Option<[usize; 2]>) -> opencv::Result<std::borrow::Cow<'_, Mat>> {
-    let Some([width, height]) = shown_size_px else { return Ok(std::borrow::Cow::Borrowed(frame)) };
-    let (width, height) = (i32::try_from(width).unwrap_or(i32::MAX), i32::try_from(height).unwrap_or(i32::MAX));
-    if width >= frame.cols() || height >= frame.rows() {
-        return Ok(std::borrow::Cow::Borrowed(frame));
-    }
-    let mut shrunk = Mat::default();
-    opencv::imgproc::resize(frame, &mut shrunk, opencv::core::Size::new(width, height), 0.0, 0.0, opencv::imgproc::INTER_LINEAR)?;
-    Ok(std::borrow::Cow::Owned(shrunk))
-}
 
 /// Converts an 8-bit BGR (or grey) OpenCV image to egui's RGBA image.
 pub fn bgr_to_color_image(frame: &Mat) -> opencv::Result<egui::ColorImage> {
@@ -275,18 +244,6 @@ impl LatencyMeter {
 mod tests {
     use super::*;
     use opencv::core::{Scalar, CV_8UC3};
-
-    #[test]
-    fn frames_drawn_smaller_are_converted_at_the_size_shown_and_others_as_they_are() {
-        let frame = Mat::new_rows_cols_with_default(720, 1280, CV_8UC3, Scalar::new(10.0, 20.0, 30.0, 0.0)).expect("mat");
-        let shown = shrink_to(&frame, Some([1000, 563])).expect("resize");
-        assert_eq!((shown.cols(), shown.rows()), (1000, 563));
-        assert_eq!(*shown.at_2d::<opencv::core::Vec3b>(100, 100).expect("pixel"), opencv::core::Vec3b::from([10, 20, 30]));
-        for kept in [None, Some([1280, 720]), Some([1600, 900]), Some([1000, 800])] {
-            let shown = shrink_to(&frame, kept).expect("kept");
-            assert!(matches!(shown, std::borrow::Cow::Borrowed(_)), "{kept:?}");
-        }
-    }
 
     /// egui repaints twice for a request without delay: the display thread must not ask that way.
     #[test]

@@ -9,6 +9,9 @@ Writes `<out>.onnx` (+ `.parity.json`), `<out>.md` and `<out>.confusion.png`. Th
 recorded in the ONNX metadata is the one measured here, with the same mirror averaging as the
 exported graph. Last, the model is calibrated (`emotrain.calibrate`: a temperature fitted on the
 validation split, folded into the graph, reported in the card); `--no-calibrate` skips that.
+Then, when the app is built (`--emocam`, default `../target/release/emocam`), the end-to-end
+accuracy (`emotrain.end_to_end`: the app detects and crops the upscaled PublicTest faces itself)
+goes into the card; `--no-end-to-end` skips it.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import calibrate, evaluate, export
+from . import calibrate, end_to_end, evaluate, export
 
 
 def main(argv=None) -> None:
@@ -29,6 +32,8 @@ def main(argv=None) -> None:
     p.add_argument("--no-flip-tta", action="store_true")
     p.add_argument("--data", default=None)
     p.add_argument("--no-calibrate", action="store_true", help="ship the uncalibrated logits (no temperature)")
+    p.add_argument("--emocam", default=str(end_to_end.DEFAULT_EMOCAM), help="the built app, for the end-to-end accuracy")
+    p.add_argument("--no-end-to-end", action="store_true", help="leave out the end-to-end accuracy")
     args = p.parse_args(argv)
 
     tta = ["--no-flip-tta"] if args.no_flip_tta else []
@@ -47,6 +52,16 @@ def main(argv=None) -> None:
         if args.data:
             calibrate_args += ["--data", args.data]
         calibrate.main(calibrate_args)
+    if not args.no_end_to_end:
+        e2e_args = ["--model", args.out + ".onnx", "--emocam", args.emocam]
+        command = f"python -m emotrain.end_to_end --model {args.out}.onnx  # run by emotrain.release (above)"
+        if args.data:
+            e2e_args += ["--data", args.data]
+        if Path(args.emocam).exists():
+            end_to_end.main(e2e_args + ["--command", command])
+        else:
+            print(f"end-to-end accuracy NOT measured: {args.emocam} not built; afterwards run "
+                  f"python -m emotrain.end_to_end {' '.join(e2e_args)}")
 
 
 def latency_per_face_ms(onnx_path: Path, runs: int = 300) -> tuple[float, float]:

@@ -185,13 +185,25 @@ def test_release_calibrates_what_it_ships(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(release.export, "main", lambda argv: calls.append("export"))
     monkeypatch.setattr(release, "add_latency_to_card", lambda card, model: calls.append("latency"))
     monkeypatch.setattr(release.calibrate, "main", lambda argv: calls.append(("calibrate", argv)))
+    monkeypatch.setattr(release.end_to_end, "main", lambda argv: calls.append(("end_to_end", argv)))
     out = str(tmp_path / "m")
-    release.main(["--checkpoint", "best.pt", "--name", "M", "--out", out, "--train-command", "train"])
+    app = tmp_path / "emocam"
+    app.write_text("")
+    release.main(["--checkpoint", "best.pt", "--name", "M", "--out", out, "--train-command", "train", "--emocam", str(app)])
     assert calls[:3] == ["evaluate", "export", "latency"]
     kind, argv = calls[3]
     assert kind == "calibrate" and argv[argv.index("--model") + 1] == out + ".onnx"
     assert "--command" in argv and "emotrain.release" in argv[argv.index("--command") + 1]
+    # Last, the calibrated model goes through the built app (the End-to-end section of the card).
+    kind, argv = calls[4]
+    assert kind == "end_to_end" and argv[argv.index("--model") + 1] == out + ".onnx"
+    assert argv[argv.index("--emocam") + 1] == str(app) and len(calls) == 5
 
     calls.clear()
-    release.main(["--checkpoint", "best.pt", "--name", "M", "--out", out, "--train-command", "train", "--no-calibrate"])
+    release.main(["--checkpoint", "best.pt", "--name", "M", "--out", out, "--train-command", "train", "--no-calibrate",
+                  "--no-end-to-end"])
     assert calls == ["evaluate", "export", "latency"]
+    # Without the app, the release still ships (the card lacks the section; a line says so).
+    release.main(["--checkpoint", "best.pt", "--name", "M", "--out", out, "--train-command", "train", "--no-calibrate",
+                  "--emocam", str(tmp_path / "absent")])
+    assert calls == ["evaluate", "export", "latency"] * 2

@@ -162,10 +162,10 @@ def card_section(result: dict, split: str, command: str) -> str:
 
 The app does not see the data set's crops: it finds faces with its Haar detector and cuts its own
 crops around them (`vision::face::Framing`). Here every {split} face was upscaled to
-{result['side']} px (bicubic) inside a border of {border} px ({BORDER_WORDS[result['border_mode']]}) ({size}x{size} images, one
-face each), and the built app (`emocam analyze FOLDER`, detector options: {options}) found,
-cropped and classified it; its largest face is its answer, and a face it did not find counts as
-wrong. Beside it, the same app on the data set's own 48x48 crops (`emocam analyze --faces`).
+{result['side']} px (bicubic) inside a {border} px border ({BORDER_WORDS[result['border_mode']]}): {size}x{size}
+images, one face each. The built app (`emocam analyze FOLDER`, detector options: {options})
+found, cropped and classified them; an image's largest face is its answer, and a face the app did
+not find counts as wrong. Beside it, the same app on the data set's own 48x48 crops (`emocam analyze --faces`).
 
 | | faces | accuracy |
 |---|---|---|
@@ -174,9 +174,8 @@ wrong. Beside it, the same app on the data set's own 48x48 crops (`emocam analyz
 | the data set's crops (`--faces`), all faces | {crops['faces']} | {crops['accuracy']:.2%} ({crops['correct']}/{crops['faces']}) |
 | the data set's crops, the faces found end to end | {e2e['detected']} | {result['crops_accuracy_on_detected']:.2%} |
 
-Faces found: {e2e['detection_rate']:.1%} ({e2e['detected']} of {e2e['faces']}); images with more
-than one face found: {e2e['multiple']}. The median Haar box found is {e2e['median_box_side'] / result['side']:.2f}
-of the face image's side (on FER-2013's own framing it is 0.84, `emocam measure-framing`; the
+Faces found: {e2e['detection_rate']:.1%} ({e2e['detected']} of {e2e['faces']}); images with more than one
+face found: {e2e['multiple']}. The median Haar box found is {e2e['median_box_side'] / result['side']:.2f} of the face image's side (on FER-2013's own framing it is 0.84, `emocam measure-framing`; the
 border makes the cascade's boxes larger, so the app's crops are looser than the data set's here).
 
 ```

@@ -124,6 +124,6 @@ fn models_command_says_what_each_shipped_model_costs_and_scores() {
     let text = stdout(&out);
     // EmoNet Tiny: 24.2 M multiply-adds a pass, twice with its mirror averaging.
     let tiny = text.lines().find(|l| l.trim_start().starts_with("EmoNet Tiny (1x48x48")).unwrap_or_else(|| panic!("no EmoNet Tiny in {text}"));
-    assert!(tiny.contains("6 classes") && tiny.contains("PublicTest 66.7%") && tiny.contains("48 M mult-adds per face"), "{tiny}");
+    assert!(tiny.contains("6 classes") && tiny.contains("PublicTest 66.2%") && tiny.contains("48 M mult-adds per face"), "{tiny}");
     assert!(text.contains("(default)"), "{text}");
 }

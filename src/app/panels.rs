@@ -458,7 +458,9 @@ impl EmocamApp {
     }
 
     pub(super) fn video_panel(&mut self, ui: &mut egui::Ui) {
-        egui::CentralPanel::default().frame(egui::Frame::NONE.fill(Color32::from_gray(16))).show(ui, |ui| {
+        // No fill: the window is cleared to `VIDEO_BACKGROUND` before painting, and a fill here
+        // would be painted again under the whole video, pixel by pixel (see `run`).
+        egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| {
             if let Some(banner) = self.notices.banner() {
                 let banner = banner.to_string();
                 let mut dismissed = false;
@@ -497,6 +499,9 @@ impl EmocamApp {
         });
     }
 }
+
+/// Behind the video (letterbox bars) and in the window before any video comes.
+pub const VIDEO_BACKGROUND: Color32 = Color32::from_gray(16);
 
 /// Why the seek bar and frame steps are greyed out.
 const NOT_SEEKABLE: &str = "This file cannot jump to a frame: its container does not say how many frames it has. Replay plays it from the start.";

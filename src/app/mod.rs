@@ -716,7 +716,11 @@ impl EmocamApp {
         }
         let model = ready.result.model.clone();
         self.view.show_frame(&self.ctx, ready);
-        if self.session.model.as_ref().is_none_or(|m| !Arc::ptr_eq(m, &model)) && self.session.pending_model.is_none() {
+        // The frame's model becomes the one shown as in use only when it is the model the
+        // pipeline runs now: frames scored just before a switch still arrive after the pipeline
+        // has said that it switched, and would put the old model back in the menu.
+        let in_use = models::same_file(&model.path, &self.session.model_path);
+        if in_use && self.session.pending_model.is_none() && self.session.model.as_ref().is_none_or(|m| !Arc::ptr_eq(m, &model)) {
             self.session.model = Some(model);
         }
     }

@@ -719,8 +719,11 @@ impl EmocamApp {
         // The frame's model becomes the one shown as in use only when it is the model the
         // pipeline runs now: frames scored just before a switch still arrive after the pipeline
         // has said that it switched, and would put the old model back in the menu.
-        let in_use = models::same_file(&model.path, &self.session.model_path);
-        if in_use && self.session.pending_model.is_none() && self.session.model.as_ref().is_none_or(|m| !Arc::ptr_eq(m, &model)) {
+        // `same_file` last: it may ask the file system, and most frames stop at the first two.
+        let adopt = self.session.pending_model.is_none()
+            && self.session.model.as_ref().is_none_or(|m| !Arc::ptr_eq(m, &model))
+            && models::same_file(&model.path, &self.session.model_path);
+        if adopt {
             self.session.model = Some(model);
         }
     }

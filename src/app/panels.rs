@@ -459,7 +459,7 @@ impl EmocamApp {
 
     pub(super) fn video_panel(&mut self, ui: &mut egui::Ui) {
         // No fill: the window is cleared to `VIDEO_BACKGROUND` before painting, and a fill here
-        // would be painted again under the whole video, pixel by pixel (see `run`).
+        // would be painted again under the whole video, pixel by pixel (`WindowApp::clear_color`).
         egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| {
             if let Some(banner) = self.notices.banner() {
                 let banner = banner.to_string();

@@ -19,7 +19,7 @@ use crate::inference::classifier::{Classifier, ClassifierOptions, ModelError};
 use crate::pipeline::latest::LatestSender;
 use crate::pipeline::{FaceResult, FrameResult, StageTimings};
 use crate::vision::detect::{DetectError, DetectorSettings, FaceFinder};
-use crate::vision::face::{to_grey, Framing};
+use crate::vision::face::{FacesInFrame, Framing};
 
 /// A frame to score again.
 pub struct RescoreRequest {
@@ -126,12 +126,8 @@ fn rescore(request: RescoreRequest, cached: &mut Option<Classifier>) -> RescoreO
 
 fn score(request: &RescoreRequest, classifier: &mut Classifier) -> Result<FrameResult, RescoreError> {
     let captured_at = Instant::now();
-    let grey = to_grey(&request.frame)?;
     let mut finder = FaceFinder::new(request.detector.clone())?;
-    let found = finder.find_in_still(&grey)?;
-    let detect_ms = captured_at.elapsed().as_secs_f64() * 1e3;
-    let framing = Framing::default();
-    let (boxes, crops) = framing.extract_all(&grey, &found);
+    let FacesInFrame { faces: boxes, crops, detect_ms, crop_ms } = Framing::default().find_and_crop(&mut finder, &request.frame, true)?;
     let t1 = Instant::now();
     let scores = classifier.classify(&crops)?;
     let infer_ms = t1.elapsed().as_secs_f64() * 1e3;
@@ -144,7 +140,7 @@ fn score(request: &RescoreRequest, classifier: &mut Classifier) -> Result<FrameR
         frame: Some(request.frame.try_clone()?),
         faces,
         model: Arc::clone(classifier.info()),
-        timings: StageTimings { decode_ms: 0.0, detect_ms, crop_ms: 0.0, infer_ms },
+        timings: StageTimings { decode_ms: 0.0, detect_ms, crop_ms, infer_ms },
         captured_at,
         seek_id: request.seek_id,
     })

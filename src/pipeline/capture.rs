@@ -12,7 +12,7 @@ use super::channels::{EventSink, FrameSender};
 use super::{ms_since, Mode, PipelineEvent, SeekId, StageTimings, POLL_INTERVAL};
 use crate::source::{self, FrameSource, SourceSpec};
 use crate::vision::detect::{DetectError, DetectorSettings, FaceFinder};
-use crate::vision::face::{to_grey, Framing, GrayFace};
+use crate::vision::face::{FacesInFrame, Framing, GrayFace};
 
 /// Pause between attempts to reopen a camera that stopped delivering frames.
 const CAMERA_RETRY_INTERVAL: Duration = Duration::from_secs(1);
@@ -152,13 +152,8 @@ impl CaptureLoop {
     /// since the live tracker's full scans come a frame or two late and this frame may have no
     /// next one.
     fn detect(&mut self, frame: source::Frame, captured_at: Instant, decode_ms: f64, still: bool) -> Result<DetectedFrame, DetectError> {
-        let t0 = Instant::now();
-        let grey = to_grey(&frame.image)?;
-        let found = if still || self.source.frames_are_independent() { self.finder.find_in_still(&grey)? } else { self.finder.find(&grey)? };
-        let detect_ms = ms_since(t0);
-        let t1 = Instant::now();
-        let (faces, crops) = self.framing.extract_all(&grey, &found);
-        let crop_ms = ms_since(t1);
+        let as_still = still || self.source.frames_are_independent();
+        let FacesInFrame { faces, crops, detect_ms, crop_ms } = self.framing.find_and_crop(&mut self.finder, &frame.image, as_still)?;
         Ok(DetectedFrame {
             frame_index: frame.index,
             source_time_ms: frame.time_ms,

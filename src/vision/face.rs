@@ -4,9 +4,21 @@
 //! forehead, the chin and a little background. [`Framing`] holds that measured relation
 //! (`emocam measure-framing` reproduces it), so the app's crops look like the training data.
 
+use std::time::Instant;
+
 use opencv::core::{self, Mat, Rect, Size};
 use opencv::imgproc;
 use opencv::prelude::*;
+
+use crate::vision::detect::{DetectError, FaceFinder};
+
+/// The faces of one frame: track id and box, the crop of each, and what finding and cropping took.
+pub struct FacesInFrame {
+    pub faces: Vec<(u64, Rect)>,
+    pub crops: Vec<GrayFace>,
+    pub detect_ms: f64,
+    pub crop_ms: f64,
+}
 
 /// Side of the FER-2013 face images, in pixels.
 pub const FACE_SIDE_PX: i32 = 48;
@@ -73,6 +85,19 @@ impl Framing {
     /// whose crop fails (a box outside the frame) is left out of both.
     pub fn extract_all(&self, grey_frame: &Mat, found: &[crate::vision::detect::FoundFace]) -> (Vec<(u64, Rect)>, Vec<GrayFace>) {
         found.iter().filter_map(|face| Some(((face.track_id, face.bbox), self.extract(grey_frame, face.bbox).ok()?))).unzip()
+    }
+
+    /// Finds the faces of a colour or grey `image` and crops them: as a still image (the full
+    /// scan, every face checked, nothing carried over) or as the next frame of a video (faces
+    /// followed from the frames before). The one path from a frame to crops, live or not.
+    pub fn find_and_crop(&self, finder: &mut FaceFinder, image: &Mat, as_still: bool) -> Result<FacesInFrame, DetectError> {
+        let detect_started = Instant::now();
+        let grey = to_grey(image)?;
+        let found = if as_still { finder.find_in_still(&grey)? } else { finder.find(&grey)? };
+        let detect_ms = detect_started.elapsed().as_secs_f64() * 1e3;
+        let crop_started = Instant::now();
+        let (faces, crops) = self.extract_all(&grey, &found);
+        Ok(FacesInFrame { faces, crops, detect_ms, crop_ms: crop_started.elapsed().as_secs_f64() * 1e3 })
     }
 
     /// Cuts the crop for `face` out of a grey frame, replicating the border where the crop leaves

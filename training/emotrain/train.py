@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import augment, data, models, preprocess
+from . import augment, data, distill, models, preprocess
 
 
 def parse_args(argv=None):
@@ -45,6 +45,11 @@ def parse_args(argv=None):
     p.add_argument("--select-on", default="validation", choices=["validation", "publictest"],
                    help="the split that picks best.pt: the held-out 10%% of Training (default), or PublicTest "
                         "(how the first EmoNets were made; it flatters their PublicTest figure)")
+    p.add_argument("--teacher", nargs="+", default=[], metavar="MODEL.onnx",
+                   help="distil from these shipped models (their mean log-probabilities on each training face)")
+    p.add_argument("--distill-weight", type=float, default=0.5,
+                   help="share of the loss given to the teachers' soft targets (the rest: the labels)")
+    p.add_argument("--distill-temperature", type=float, default=4.0, help="softening of the soft targets")
     p.add_argument("--out", required=True, help="run folder for checkpoints and the log")
     return p.parse_args(argv)
 
@@ -107,6 +112,16 @@ def main(argv=None) -> None:
         select_name = "PublicTest"
     print(f"data: {len(train_x)} train / {len(select_x)} {select_name} images, classes {labels}, device {device}", flush=True)
 
+    teacher_lp = None
+    if args.teacher:
+        try:
+            teacher_lp = torch.from_numpy(distill.teacher_log_probs([Path(t) for t in args.teacher], train_x, labels, cache,
+                                                                    threads=args.threads or 2))
+        except (distill.TeacherError, OSError) as error:
+            raise SystemExit(f"cannot distil: {error}") from error
+        agreement = float((teacher_lp.argmax(1).numpy() == train_y).mean())
+        print(f"teachers agree with the labels on {agreement:.3f} of the training faces", flush=True)
+
     torch.manual_seed(args.seed)
     model = models.build(args.arch, len(labels)).to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
@@ -153,6 +168,9 @@ def main(argv=None) -> None:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
                 logits = model(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=args.label_smoothing)
+                if teacher_lp is not None:
+                    soft = distill.distillation_loss(logits.float(), teacher_lp[idx].to(device), args.distill_temperature)
+                    loss = (1 - args.distill_weight) * loss + args.distill_weight * soft
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

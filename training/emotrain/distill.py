@@ -1,0 +1,66 @@
+"""Knowledge distillation from shipped ONNX models (`train --teacher`).
+
+The teachers' answers are computed once per training image (the clean face, mirror-averaged as
+the exported graphs do, temperature stripped) and cached; the student then learns from them on
+its augmented copies of the same faces. Running the teachers on every augmented batch would cost
+more than training the student. A teacher must have been trained without the validation split:
+one that saw it would leak its labels into the student and flatter the checkpoint selection.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+
+from . import calibrate
+
+
+class TeacherError(ValueError):
+    """A teacher that cannot teach this run (wrong labels, trained on the validation split)."""
+
+
+def check_teacher(model: onnx.ModelProto, path: Path, labels: list[str]) -> None:
+    meta = calibrate.metadata(model)
+    teacher_labels = json.loads(meta.get("labels", "[]"))
+    if teacher_labels != labels:
+        raise TeacherError(f"{path}: its labels {teacher_labels} are not this run's {labels}")
+    if calibrate.trained_on_validation(meta):
+        raise TeacherError(f"{path}: trained on all of FER-2013 Training, validation split included; "
+                           "it would leak the validation labels into the student")
+
+
+def teacher_log_probs(paths: list[Path], images_u8: np.ndarray, labels: list[str], cache_dir: Path,
+                      threads: int = 2) -> np.ndarray:
+    """The teachers' mean log-probabilities (N, C) on `images_u8` (the ensemble's answer)."""
+    inputs = None
+    total = np.zeros((len(images_u8), len(labels)), dtype=np.float64)
+    for path in paths:
+        raw = Path(path).read_bytes()
+        model = onnx.ModelProto.FromString(raw)
+        check_teacher(model, Path(path), labels)
+        key = hashlib.sha1(raw + images_u8.tobytes()).hexdigest()[:16]
+        cached = cache_dir / f"teacher-{key}.npy"
+        if cached.exists():
+            logits = np.load(cached)
+        else:
+            if inputs is None:
+                inputs = calibrate.faces_to_inputs(images_u8)
+            print(f"teacher {path}: scoring {len(images_u8)} training faces (cached as {cached.name})", flush=True)
+            logits = calibrate.run_logits(calibrate.strip_temperature(model), inputs, threads=threads)
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            np.save(cached, logits)
+        total += calibrate.log_softmax(logits.astype(np.float64))
+    return (total / len(paths)).astype(np.float32)
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_log_probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Hinton's soft-target loss: KL(teacher || student) at `temperature`, scaled by its square so
+    that its gradients keep their size whatever the temperature."""
+    soft_targets = F.softmax(teacher_log_probs / temperature, dim=1)
+    student = F.log_softmax(student_logits / temperature, dim=1)
+    return F.kl_div(student, soft_targets, reduction="batchmean") * temperature ** 2

@@ -73,6 +73,17 @@ def test_fit_recovers_the_temperature_of_scaled_logits():
         assert calibrate.fit_temperature(s * k, labels) == pytest.approx(k, rel=0.06)
 
 
+def test_the_ece_fit_lands_near_the_true_temperature_and_never_above_the_nll_fits_ece():
+    rng = np.random.default_rng(2)
+    s = rng.normal(0, 2, (20_000, 6))
+    labels = np.array([rng.choice(6, p=row) for row in calibrate.softmax(s)])
+    for k in (0.5, 1.0, 3.0):
+        by_ece, by_nll = calibrate.fit_temperature_for_ece(s * k, labels), calibrate.fit_temperature(s * k, labels)
+        assert by_ece == pytest.approx(k, rel=0.1)
+        ece = lambda t: calibrate.expected_calibration_error(calibrate.softmax(s * k / t), labels)
+        assert ece(by_ece) <= ece(by_nll) + 1e-4
+
+
 def test_overconfident_model_gets_t_above_1_lower_ece_same_accuracy_and_its_metadata(tmp_path: Path):
     model, card, validation, publictest = synthetic(tmp_path, scale=4.0)
     model.chmod(0o644)

@@ -53,7 +53,7 @@ def test_teacher_answers_are_the_ensembles_mean_log_probabilities_and_are_cached
                 for m in (model_a, model_b)]
     np.testing.assert_allclose(answers, (expected[0] + expected[1]) / 2, atol=1e-5)
     assert len(list(cache.glob("teacher-*.npy"))) == 2
-    # From the cache: the same answers, with no model run (the files are gone from under it too).
+    # A second call reads the cache and runs no model: zeroed cached logits give uniform answers.
     for cached in cache.glob("teacher-*.npy"):
         np.save(cached, np.load(cached) * 0)
     again = distill.teacher_log_probs([model_a, model_b], faces, LABELS, cache, threads=1)

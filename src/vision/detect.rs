@@ -802,12 +802,13 @@ pub fn load_cascade(path: &std::path::Path) -> Result<CascadeClassifier, DetectE
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::source::DemoSource;
     use crate::vision::face::to_grey;
 
-    fn demo_grey(index: u64) -> Mat {
+    /// Frame `index` of the demo, grey (also used by the template's tests).
+    pub(in crate::vision) fn demo_grey(index: u64) -> Mat {
         let (_, frame) = DemoSource::new(false).expect("demo photos").render(index).expect("demo frame");
         to_grey(&frame).expect("grey")
     }

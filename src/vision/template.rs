@@ -61,13 +61,7 @@ impl FaceTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::DemoSource;
-    use crate::vision::face::to_grey;
-
-    fn demo_grey(index: u64) -> Mat {
-        let (_, frame) = DemoSource::new(false).expect("demo photos").render(index).expect("demo frame");
-        to_grey(&frame).expect("grey")
-    }
+    use crate::vision::detect::tests::demo_grey;
 
     #[test]
     fn template_of_a_box_overhanging_the_frame_is_clipped() {

@@ -1,7 +1,5 @@
 //! The analyzer on the public-domain photos and on a generated clip.
 
-use emocam::inference::classifier::{Classifier, ClassifierOptions};
-
 use crate::util::*;
 
 #[test]
@@ -128,7 +126,7 @@ fn models_command_says_what_each_shipped_model_costs_and_scores() {
     let tiny = text.lines().find(|l| l.trim_start().starts_with("EmoNet Tiny (1x48x48")).unwrap_or_else(|| panic!("no EmoNet Tiny in {text}"));
     // The accuracy is the one recorded in the file (retraining changes it; the models tests check it).
     let tiny_model = root().join("models/emonet-tiny.onnx");
-    let recorded = Classifier::load(&tiny_model, ClassifierOptions::default()).unwrap_or_else(|e| panic!("{e}")).info().publictest_accuracy;
+    let recorded = load_model(&tiny_model).info().publictest_accuracy;
     let accuracy = format!("PublicTest {:.1}%", recorded.expect("EmoNet Tiny records its PublicTest accuracy") * 100.0);
     assert!(tiny.contains("6 classes") && tiny.contains(&accuracy) && tiny.contains("48 M mult-adds per face"), "{tiny} (expected {accuracy})");
     assert!(text.contains("(default)"), "{text}");

@@ -9,10 +9,6 @@ use emocam::vision::face::GrayFace;
 
 use crate::util::*;
 
-fn load(path: &Path) -> Classifier {
-    Classifier::load(path, ClassifierOptions::default()).unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// Faces and PyTorch probabilities written by `emotrain.export`.
 fn parity_file(model: &Path) -> (Vec<GrayFace>, Vec<Vec<f32>>) {
     let path = model.with_extension("parity.json");
@@ -47,8 +43,8 @@ fn nchw_and_nhwc_exports_agree_on_the_same_faces() {
     if !onnx_runtime_available() {
         return;
     }
-    let mut nchw = load(&fixture("tiny.onnx"));
-    let mut nhwc = load(&fixture("tiny_nhwc.onnx"));
+    let mut nchw = load_model(&fixture("tiny.onnx"));
+    let mut nhwc = load_model(&fixture("tiny_nhwc.onnx"));
     assert_eq!(nchw.info().input.layout, Layout::Nchw);
     assert_eq!(nhwc.info().input.layout, Layout::Nhwc);
     // The NHWC file has no metadata: labels and normalisation come from its sidecar.
@@ -72,7 +68,7 @@ fn fixture_matches_pytorch_within_1e_4() {
     }
     let model = fixture("tiny.onnx");
     let (faces, expected) = parity_file(&model);
-    assert_close(&load(&model).classify(&faces).unwrap(), &expected, 1e-4);
+    assert_close(&load_model(&model).classify(&faces).unwrap(), &expected, 1e-4);
 }
 
 #[test]
@@ -84,7 +80,7 @@ fn every_shipped_model_matches_pytorch_within_1e_4() {
     assert!(!models.is_empty(), "no models in models/: the repository ships them");
     for model in &models {
         let (faces, expected) = parity_file(model);
-        let mut classifier = load(model);
+        let mut classifier = load_model(model);
         assert_close(&classifier.classify(&faces).unwrap(), &expected, 1e-4);
         // One face at a time gives the same as the batch.
         let single = classifier.classify(&faces[..1]).unwrap();
@@ -98,7 +94,7 @@ fn batch_of_many_faces_is_one_row_per_face() {
     if !onnx_runtime_available() {
         return;
     }
-    let mut classifier = load(&fixture("tiny.onnx"));
+    let mut classifier = load_model(&fixture("tiny.onnx"));
     let (faces, _) = parity_file(&fixture("tiny.onnx"));
     let many: Vec<GrayFace> = faces.iter().cycle().take(37).cloned().collect();
     let rows = classifier.classify(&many).unwrap();
@@ -196,7 +192,7 @@ fn shipped_models_reproduce_their_publictest_accuracy() {
     let models = emocam::inference::catalog::discover(&root().join("models")).unwrap_or_default();
     assert!(!models.is_empty(), "no models in models/: the repository ships them");
     for model in models {
-        let recorded = load(&model).info().publictest_accuracy.expect("recorded accuracy") as f64 * 100.0;
+        let recorded = load_model(&model).info().publictest_accuracy.expect("recorded accuracy") as f64 * 100.0;
         let out = run(&["analyze", "--faces", fer.join("test").to_str().unwrap(), "--model", model.to_str().unwrap(), "--json", "/dev/null"]);
         assert!(out.status.success(), "{}", stderr(&out));
         let err = stderr(&out);

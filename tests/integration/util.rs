@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use emocam::inference::classifier::{Classifier, ClassifierOptions};
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -102,4 +104,9 @@ pub fn write_file(dir: &Path, name: &str, contents: &[u8]) -> PathBuf {
 
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap_or_else(|e| panic!("no temp dir: {e}"))
+}
+
+/// Loads a model with the default options; a model that does not load fails the test with its error.
+pub fn load_model(path: &Path) -> Classifier {
+    Classifier::load(path, ClassifierOptions::default()).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -110,12 +110,14 @@ ECE_FIT_GRID = np.exp(np.linspace(math.log(0.25), math.log(4.0), 241))
 OBJECTIVES = ("ece", "nll")
 
 
-def fit_temperature_for_ece(logits: np.ndarray, labels: np.ndarray) -> float:
+def fit_temperature_for_ece(logits: np.ndarray, labels: np.ndarray, by_nll: float | None = None) -> float:
     """The T that minimises the binned ECE of softmax(logits / T), from a log-spaced grid and the
-    NLL-optimal T (so it is never worse than that one on these faces); of equals, the one
-    nearest the NLL-optimal T. The ECE is a step function of T, so no finer search pays."""
+    NLL-optimal T `by_nll` (fitted here when not given; so it is never worse than that one on
+    these faces); of equals, the one nearest the NLL-optimal T. The ECE is a step function of T,
+    so no finer search pays."""
     logits = np.asarray(logits, dtype=np.float64)
-    by_nll = fit_temperature(logits, labels)
+    if by_nll is None:
+        by_nll = fit_temperature(logits, labels)
     candidates = [by_nll, *ECE_FIT_GRID.tolist()]
     eces = [expected_calibration_error(softmax(logits / t), labels) for t in candidates]
     best = min(eces)
@@ -372,7 +374,7 @@ def calibrate_file(model_path: Path, validation: tuple[np.ndarray, np.ndarray], 
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     nll_temperature = fit_temperature(val_logits, val_y)
-    temperature = fit_temperature_for_ece(val_logits, val_y) if objective == "ece" else nll_temperature
+    temperature = fit_temperature_for_ece(val_logits, val_y, nll_temperature) if objective == "ece" else nll_temperature
     applied = allow_seen_validation or not trained_on_validation(metadata(original))
     report = {"model": model_path.name, "temperature": temperature, "previous_temperature": old_temperature,
               "objective": objective, "nll_temperature": nll_temperature, "applied": applied,

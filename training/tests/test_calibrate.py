@@ -218,3 +218,28 @@ def test_release_calibrates_what_it_ships(tmp_path: Path, monkeypatch):
     release.main(["--checkpoint", "best.pt", "--name", "M", "--out", out, "--train-command", "train", "--no-calibrate",
                   "--emocam", str(tmp_path / "absent")])
     assert calls == ["evaluate", "export", "latency"] * 2
+
+
+def test_ece_noise_floor_holds_a_calibrated_model_and_not_an_overconfident_one():
+    """The bootstrap interval brackets the ECE; a calibrated model's ECE lies in the noise of the
+    perfectly calibrated draws, an over-confident one's far above them; more faces, less noise."""
+    from emotrain import ece_noise
+
+    rng = np.random.default_rng(3)
+
+    def predictions(n: int):
+        probs = rng.dirichlet(np.ones(len(LABELS)) * 0.7, size=n)
+        labels = np.array([rng.choice(len(LABELS), p=p) for p in probs])
+        return probs, labels
+
+    probs, labels = predictions(3000)
+    ece = calibrate.expected_calibration_error(probs, labels)
+    low, high = ece_noise.bootstrap_interval(probs, labels, rng, draws=200)
+    assert low <= ece <= high
+    floor = ece_noise.perfectly_calibrated_eces(probs, rng, draws=200)
+    assert 0 < floor.mean() < 0.05
+    assert ece <= np.percentile(floor, 99)
+    sharpened = calibrate.softmax(np.log(probs) * 2.0)  # the same predictions, over-confident
+    assert calibrate.expected_calibration_error(sharpened, labels) > 3 * np.percentile(floor, 95)
+    big_probs, _ = predictions(30000)
+    assert ece_noise.perfectly_calibrated_eces(big_probs, rng, draws=50).mean() < floor.mean() / 2

@@ -14,7 +14,7 @@ import onnx
 import pytest
 import torch
 
-from emotrain import calibrate, export, preprocess, release
+from emotrain import calibrate, ece_noise, export, preprocess, release
 
 from test_backbones import check_with_app
 
@@ -223,8 +223,6 @@ def test_release_calibrates_what_it_ships(tmp_path: Path, monkeypatch):
 def test_ece_noise_floor_holds_a_calibrated_model_and_not_an_overconfident_one():
     """The bootstrap interval brackets the ECE; a calibrated model's ECE lies in the noise of the
     perfectly calibrated draws, an over-confident one's far above them; more faces, less noise."""
-    from emotrain import ece_noise
-
     rng = np.random.default_rng(3)
 
     def predictions(n: int):

@@ -82,6 +82,31 @@ def predict(model: torch.nn.Module, images_u8: np.ndarray, device: torch.device,
     return np.concatenate(out)
 
 
+def training_step(model: torch.nn.Module, opt: torch.optim.Optimizer, faces_u8: torch.Tensor, y: torch.Tensor,
+                  gen: torch.Generator, device: torch.device, args: argparse.Namespace,
+                  teacher_log_probs: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SGD step on a batch of uint8 faces (N, 48, 48) with the recipe's augmentation and loss
+    (`args`: bf16, label_smoothing, distill_weight, distill_temperature). Returns (loss, logits)."""
+    x = preprocess.normalize(faces_u8)
+    x = augment.random_affine(x, gen)
+    x = augment.random_erasing(x, gen)
+    x = x.to(device).contiguous(memory_format=torch.channels_last)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+        logits = model(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=args.label_smoothing)
+        if teacher_log_probs is not None:
+            soft = distill.distillation_loss(logits.float(), teacher_log_probs, args.distill_temperature)
+            loss = (1 - args.distill_weight) * loss + args.distill_weight * soft
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss, logits
+
+
+def make_optimizer(model: torch.nn.Module, args: argparse.Namespace) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
+
+
 def lr_at(step: int, steps_per_epoch: int, epochs: int, peak: float) -> float:
     warmup = steps_per_epoch
     if step < warmup:
@@ -124,7 +149,7 @@ def main(argv=None) -> None:
 
     torch.manual_seed(args.seed)
     model = models.build(args.arch, len(labels)).to(device).to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
+    opt = make_optimizer(model, args)
     state = {"epoch": 0, "best_acc": 0.0, "train_seconds": 0.0, "history": []}
     last = out / "last.pt"
     if last.exists():
@@ -158,22 +183,11 @@ def main(argv=None) -> None:
         loss_sum, correct = 0.0, 0
         for i in range(steps_per_epoch):
             idx = order[i * args.batch:(i + 1) * args.batch]
-            x = preprocess.normalize(train_t[idx])
-            x = augment.random_affine(x, gen)
-            x = augment.random_erasing(x, gen)
-            x = x.to(device).contiguous(memory_format=torch.channels_last)
-            y = train_labels[idx].to(device)
             for group in opt.param_groups:
                 group["lr"] = lr_at(epoch * steps_per_epoch + i, steps_per_epoch, args.epochs, args.lr)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
-                logits = model(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=args.label_smoothing)
-                if teacher_lp is not None:
-                    soft = distill.distillation_loss(logits.float(), teacher_lp[idx].to(device), args.distill_temperature)
-                    loss = (1 - args.distill_weight) * loss + args.distill_weight * soft
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            y = train_labels[idx].to(device)
+            loss, logits = training_step(model, opt, train_t[idx], y, gen, device, args,
+                                         None if teacher_lp is None else teacher_lp[idx].to(device))
             loss_sum += loss.item()
             correct += (logits.argmax(1) == y).sum().item()
             if i % 100 == 0:

@@ -1,6 +1,7 @@
-"""The training loop on a tiny synthetic fer2013.csv: checkpoints, resuming and bf16 autocast."""
+"""The training loop on a tiny synthetic fer2013.csv: checkpoints, resuming, bf16 autocast, one step, and the epoch-time estimate."""
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from emotrain import data, train
+from emotrain import data, epoch_time, models, train
 
 
 def write_fake_csv(path: Path, rng: np.random.Generator) -> None:
@@ -86,3 +87,37 @@ def test_release_adds_the_measured_latency_per_face_to_the_card(tmp_path: Path):
     row = lines[lines.index("| compute | 1 M multiply-adds |") + 1]
     assert row.startswith("| latency per face | ") and "ms p50" in row, row
     assert float(row.split("| latency per face | ")[1].split(" ms")[0]) > 0
+
+
+def test_epoch_minutes_count_full_batches_and_the_validation_pass_apart():
+    # 25445 // 64 = 397 steps of 2 s; 2828 validation faces at 10 ms.
+    assert epoch_time.epoch_minutes(2.0) == pytest.approx(397 * 2.0 / 60)
+    assert epoch_time.epoch_minutes(1.0, batch=100, train_faces=250) == pytest.approx(2 / 60)
+    assert epoch_time.validation_minutes(0.01) == pytest.approx(28.28 / 60)
+
+
+def test_epoch_time_measures_real_training_steps():
+    torch.set_num_threads(1)
+    result = epoch_time.measure("emonet-tiny", steps=2, warmup=1, eval_faces=8, bf16=False)
+    assert result["arch"] == "emonet-tiny"
+    assert result["step_seconds"] > 0 and result["eval_ms_per_face"] > 0
+    assert result["epoch_min"] == pytest.approx(epoch_time.epoch_minutes(result["step_seconds"]))
+    assert result["validation_min"] == pytest.approx(epoch_time.validation_minutes(result["eval_ms_per_face"] / 1e3))
+    with pytest.raises(ValueError):
+        epoch_time.measure("emonet-tiny", steps=0, warmup=0, eval_faces=8, bf16=False)
+
+
+def test_training_step_updates_the_weights():
+    torch.manual_seed(0)
+    model = models.build("emonet-tiny", 6).to(memory_format=torch.channels_last)
+    args = argparse.Namespace(bf16=False, label_smoothing=0.1, distill_weight=0.5, distill_temperature=4.0,
+                              lr=0.05, weight_decay=5e-4)
+    opt = train.make_optimizer(model, args)
+    before = [p.detach().clone() for p in model.parameters()]
+    gen = torch.Generator().manual_seed(0)
+    faces = torch.randint(0, 256, (8, 48, 48), dtype=torch.uint8, generator=gen)
+    labels = torch.randint(0, 6, (8,), generator=gen)
+    loss, logits = train.training_step(model, opt, faces, labels, gen, torch.device("cpu"), args,
+                                       teacher_log_probs=torch.log_softmax(torch.randn(8, 6), dim=1))
+    assert torch.isfinite(loss) and logits.shape == (8, 6)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))

@@ -14,7 +14,7 @@ import onnx
 import pytest
 import torch
 
-from emotrain import calibrate, ece_noise, export, preprocess, release
+from emotrain import calibrate, ece_noise, export, overlap, preprocess, release
 
 from test_backbones import check_with_app
 
@@ -241,3 +241,13 @@ def test_ece_noise_floor_holds_a_calibrated_model_and_not_an_overconfident_one()
     assert calibrate.expected_calibration_error(sharpened, labels) > 3 * np.percentile(floor, 95)
     big_probs, _ = predictions(30000)
     assert ece_noise.perfectly_calibrated_eces(big_probs, rng, draws=50).mean() < floor.mean() / 2
+
+
+def test_overlap_finds_pixel_identical_copies_only():
+    rng = np.random.default_rng(0)
+    train_faces = rng.integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    near_copy = train_faces[2].copy()
+    near_copy[0, 0] ^= 1  # one pixel off is a different image
+    test_faces = np.stack([train_faces[3], near_copy, rng.integers(0, 256, (48, 48), dtype=np.uint8), train_faces[0]])
+    assert overlap.training_copies(test_faces, train_faces).tolist() == [True, False, False, True]
+    assert not overlap.training_copies(test_faces[1:3], train_faces[:0]).any()

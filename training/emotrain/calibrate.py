@@ -345,7 +345,7 @@ def load_splits(data_path: str, labels: list[str]) -> tuple[tuple[np.ndarray, np
     """(validation faces, labels), (PublicTest faces, labels), as training and evaluation read them."""
     if labels != data.labels_for(len(labels)):
         raise SystemExit(f"the model's labels {labels} are not FER-2013's {data.labels_for(len(labels))}")
-    cache = Path(__file__).resolve().parents[1] / "data_cache"
+    cache = data.CACHE_DIR
     train_x, train_y = data.load_split(data_path, "train", labels, cache)
     _, val_idx = data.validation_split(train_y, train_x)
     test_x, test_y = data.load_split(data_path, "test", labels, cache)

@@ -19,6 +19,8 @@ FER_LABELS_7 = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral
 FER_LABELS_6 = ["angry", "fear", "happy", "sad", "surprise", "neutral"]
 
 DEFAULT_DATA = os.environ.get("FER2013_DIR", str(Path(__file__).resolve().parents[2] / ".." / "shared" / "fer2013"))
+# Decoded splits and teacher outputs, kept between runs (ignored by git).
+CACHE_DIR = Path(__file__).resolve().parents[1] / "data_cache"
 
 # CSV `Usage` values per split; PrivateTest is deliberately never read.
 CSV_USAGE = {"train": "Training", "test": "PublicTest"}

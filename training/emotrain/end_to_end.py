@@ -222,7 +222,7 @@ def main(argv=None) -> dict:
     labels = json.loads(calibrate.metadata(onnx.load(str(model)))["labels"])
     if labels != data.labels_for(len(labels)):
         raise SystemExit(f"the model's labels {labels} are not FER-2013's {data.labels_for(len(labels))}")
-    cache = Path(__file__).resolve().parents[1] / "data_cache"
+    cache = data.CACHE_DIR
     faces, truth = data.load_split(args.data, "test", labels, cache)
     if args.limit:
         keep = np.concatenate([np.flatnonzero(truth == c)[: args.limit] for c in range(len(labels))])

@@ -40,8 +40,8 @@ def measure(arch: str, steps: int, warmup: int, eval_faces: int, bf16: bool, bat
     """Seconds per training step and per validation face for `arch`, and the epoch they add up to."""
     if steps < 1 or warmup < 0 or eval_faces < 1:
         raise ValueError("need steps >= 1, warmup >= 0 and eval_faces >= 1")
-    args = argparse.Namespace(bf16=bf16, label_smoothing=0.1, distill_weight=0.5, distill_temperature=4.0,
-                              lr=0.01, weight_decay=5e-4)
+    # The recipe's defaults (loss, optimizer), as `train` parses them; --out is never written.
+    args = train.parse_args(["--arch", arch, "--batch", str(batch), "--out", "unused"] + (["--bf16"] if bf16 else []))
     device = torch.device("cpu")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)

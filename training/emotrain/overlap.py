@@ -13,6 +13,7 @@ PublicTest, on the copies and on the rest.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -30,15 +31,20 @@ def training_copies(test_faces: np.ndarray, train_faces: np.ndarray) -> np.ndarr
     return np.array([hashlib.sha1(face.tobytes()).digest() in seen for face in test_faces], dtype=bool)
 
 
+@functools.lru_cache(maxsize=2)
+def publictest_and_copies(data_path: str, labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PublicTest's faces, labels and copies mask, read and hashed once per label set."""
+    train_faces, _ = data.load_split(data_path, "train", list(labels), data.CACHE_DIR)
+    test_faces, truth = data.load_split(data_path, "test", list(labels), data.CACHE_DIR)
+    return test_faces, truth, training_copies(test_faces, train_faces)
+
+
 def measure(model_path: Path, data_path: str, threads: int = 1) -> dict:
     model = onnx.load(str(model_path))
     labels = json.loads(calibrate.metadata(model)["labels"])
     if labels != data.labels_for(len(labels)):
         raise SystemExit(f"{model_path}: its labels {labels} are not FER-2013's")
-    cache = Path(__file__).resolve().parents[1] / "data_cache"
-    train_faces, _ = data.load_split(data_path, "train", labels, cache)
-    test_faces, truth = data.load_split(data_path, "test", labels, cache)
-    copies = training_copies(test_faces, train_faces)
+    test_faces, truth, copies = publictest_and_copies(data_path, tuple(labels))
     right = calibrate.run_logits(model, calibrate.faces_to_inputs(test_faces), threads=threads).argmax(axis=1) == truth
     return {"model": str(model_path), "faces": len(truth), "copies": int(copies.sum()),
             "accuracy": float(right.mean()), "accuracy_copies": float(right[copies].mean()) if copies.any() else None,

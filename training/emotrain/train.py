@@ -123,7 +123,7 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     device = pick_device()
     labels = data.labels_for(args.classes)
-    cache = Path(__file__).resolve().parents[1] / "data_cache"
+    cache = data.CACHE_DIR
     train_x, train_y = data.load_split(args.data, "train", labels, cache)
     if args.limit_train:
         train_x, train_y = train_x[: args.limit_train], train_y[: args.limit_train]

@@ -422,9 +422,12 @@ impl Classifier {
     }
 }
 
-/// The model's cost per face from its metadata: one pass, twice with mirror averaging.
+/// The model's cost per face from its metadata: one pass per zoom the graph averages over (one
+/// without `zoom_tta`), each twice with mirror averaging.
 fn mult_adds_per_face(meta: &Metadata) -> Result<Option<f64>, BadMetadata> {
-    let passes = if meta.text(keys::FLIP_TTA).is_some_and(|flip| flip == "true") { 2.0 } else { 1.0 };
+    let mirrors = if meta.text(keys::FLIP_TTA).is_some_and(|flip| flip == "true") { 2.0 } else { 1.0 };
+    let zooms = meta.numbers(keys::ZOOM_TTA)?.map_or(1, |zooms| zooms.len().max(1));
+    let passes = mirrors * zooms as f64;
     Ok(meta.number(keys::MACS)?.filter(|m| m.is_finite() && *m > 0.0).map(|m| f64::from(m) * passes))
 }
 
@@ -439,6 +442,21 @@ mod tests {
 
     fn meta(json: &str) -> Metadata {
         Metadata::from_json(json).unwrap()
+    }
+
+    #[test]
+    fn cost_per_face_counts_every_pass_the_graph_makes() {
+        let cost = |json: &str| mult_adds_per_face(&meta(json)).unwrap();
+        assert_eq!(cost(r#"{"macs": "1000"}"#), Some(1000.0));
+        assert_eq!(cost(r#"{"macs": "1000", "flip_tta": "true"}"#), Some(2000.0));
+        assert_eq!(cost(r#"{"macs": "1000", "flip_tta": "true", "zoom_tta": [1.0, 1.05]}"#), Some(4000.0));
+        assert_eq!(cost(r#"{"macs": "1000", "flip_tta": "false", "zoom_tta": [0.92, 1.0, 1.1]}"#), Some(3000.0));
+        assert_eq!(cost(r#"{"flip_tta": "true"}"#), None);
+        assert!(mult_adds_per_face(&meta(r#"{"macs": "1000", "zoom_tta": ["big"]}"#)).is_err());
+        // As an ONNX file holds them: every value a string.
+        let props = [("macs", "1000"), ("flip_tta", "true"), ("zoom_tta", "[0.92, 1.0, 1.1]")];
+        let onnx = Metadata::from_strings(props.map(|(k, v)| (k.to_string(), v.to_string())));
+        assert_eq!(mult_adds_per_face(&onnx).unwrap(), Some(6000.0));
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub mod keys {
     pub const MACS: &str = "macs";
     /// `true` when the graph also runs the mirror image (twice the multiply-adds).
     pub const FLIP_TTA: &str = "flip_tta";
+    /// The zooms the graph averages over (a list of scales, 1.0 the face as it is), each mirrored
+    /// too with `flip_tta`: one pass of the network per zoom.
+    pub const ZOOM_TTA: &str = "zoom_tta";
 }
 
 /// A metadata value that is not of the kind its key needs.

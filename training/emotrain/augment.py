@@ -1,4 +1,5 @@
-"""Batch augmentation on tensors: one affine warp per image plus flip and random erasing.
+"""Batch augmentation on tensors: one affine warp per image plus flip and random erasing, and
+mixup / CutMix of pairs of images (`train --mix`).
 
 Doing it on the whole batch with `affine_grid`/`grid_sample` costs a few ms per batch, where a
 per-image PIL pipeline in DataLoader workers would compete with training for the two cores.
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -49,3 +51,30 @@ def random_erasing(x: torch.Tensor, gen: torch.Generator, p: float = 0.25, max_f
     box = (ys >= y0.view(n, 1, 1)) & (ys < (y0 + eh).view(n, 1, 1)) & (xs >= x0.view(n, 1, 1)) & (xs < (x0 + ew).view(n, 1, 1))
     box &= ~keep.view(n, 1, 1)
     return x.masked_fill(box.unsqueeze(1), 0.0)
+
+
+def mix_pairs(x: torch.Tensor, gen: torch.Generator, kind: str, alpha: float) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mixup (Zhang et al. 2018: a weighted mean of two faces) or CutMix (Yun et al. 2019: a
+    rectangle of the other face pasted in) of each image with another of the same batch.
+
+    Returns (mixed images, the partner of each image as indices into the batch, lam): the loss of
+    a mixed image is lam * loss(its own target) + (1 - lam) * loss(its partner's). One lam per
+    batch, drawn from Beta(alpha, alpha); for CutMix it is the share of pixels left unpasted."""
+    n, _, h, w = x.shape
+    partner = torch.randperm(n, generator=gen)
+    # torch's Beta sampler takes no generator: draw it from numpy, seeded from `gen`, so a run
+    # stays reproducible from its seed.
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
+    if kind == "mixup":
+        return lam * x + (1 - lam) * x[partner], partner, lam
+    if kind != "cutmix":
+        raise ValueError(f"unknown mix {kind!r}: mixup or cutmix")
+    cut_h, cut_w = round(h * math.sqrt(1 - lam)), round(w * math.sqrt(1 - lam))
+    cy, cx = int(torch.randint(0, h, (1,), generator=gen)), int(torch.randint(0, w, (1,), generator=gen))
+    y0, y1 = max(cy - cut_h // 2, 0), min(cy + (cut_h + 1) // 2, h)
+    x0, x1 = max(cx - cut_w // 2, 0), min(cx + (cut_w + 1) // 2, w)
+    mixed = x.clone()
+    mixed[:, :, y0:y1, x0:x1] = x[partner, :, y0:y1, x0:x1]
+    # The box may be clipped at the border: lam is the share actually kept.
+    return mixed, partner, 1 - (y1 - y0) * (x1 - x0) / (h * w)

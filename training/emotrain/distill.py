@@ -17,7 +17,7 @@ import onnx
 import torch
 import torch.nn.functional as F
 
-from . import calibrate
+from . import calibrate, tta
 
 
 class TeacherError(ValueError):
@@ -35,26 +35,33 @@ def check_teacher(model: onnx.ModelProto, path: Path, labels: list[str]) -> None
 
 
 def teacher_log_probs(paths: list[Path], images_u8: np.ndarray, labels: list[str], cache_dir: Path,
-                      threads: int = 2) -> np.ndarray:
-    """The teachers' mean log-probabilities (N, C) on `images_u8` (the ensemble's answer)."""
+                      threads: int = 2, zooms: tuple[float, ...] = tta.NO_ZOOM) -> np.ndarray:
+    """The teachers' mean log-probabilities (N, C) on `images_u8` (the ensemble's answer); with
+    `zooms`, each teacher's logits are first averaged over the faces zoomed by each scale (its own
+    mirror averaging applies to each), as an exported graph with `--zoom-tta` would."""
     inputs = None
     total = np.zeros((len(images_u8), len(labels)), dtype=np.float64)
     for path in paths:
         raw = Path(path).read_bytes()
         model = onnx.ModelProto.FromString(raw)
         check_teacher(model, Path(path), labels)
-        key = hashlib.sha1(raw + images_u8.tobytes()).hexdigest()[:16]
-        cached = cache_dir / f"teacher-{key}.npy"
-        if cached.exists():
-            logits = np.load(cached)
-        else:
+        views = []
+        for zoom in zooms:
+            # The plain view keeps the cache name it always had.
+            suffix = b"" if zoom == 1.0 else f"zoom {zoom!r}".encode()
+            key = hashlib.sha1(raw + images_u8.tobytes() + suffix).hexdigest()[:16]
+            cached = cache_dir / f"teacher-{key}.npy"
+            if cached.exists():
+                views.append(np.load(cached))
+                continue
             if inputs is None:
                 inputs = calibrate.faces_to_inputs(images_u8)
-            print(f"teacher {path}: scoring {len(images_u8)} training faces (cached as {cached.name})", flush=True)
-            logits = calibrate.run_logits(calibrate.strip_temperature(model), inputs, threads=threads)
+            print(f"teacher {path}: scoring {len(images_u8)} training faces zoomed by {zoom} (cached as {cached.name})", flush=True)
+            logits = calibrate.run_logits(calibrate.strip_temperature(model), tta.zoomed_inputs(inputs, zoom), threads=threads)
             cache_dir.mkdir(parents=True, exist_ok=True)
             np.save(cached, logits)
-        total += calibrate.log_softmax(logits.astype(np.float64))
+            views.append(logits)
+        total += calibrate.log_softmax(np.mean(views, axis=0, dtype=np.float64))
     return (total / len(paths)).astype(np.float32)
 
 

@@ -13,7 +13,6 @@ percentile cannot be told from perfect calibration on this many faces.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +46,7 @@ def perfectly_calibrated_eces(probs: np.ndarray, rng: np.random.Generator, draws
 
 def measure(model_path: Path, data_path: str, draws: int, seed: int, threads: int) -> dict:
     model = onnx.load(str(model_path))
-    labels = json.loads(calibrate.metadata(model)["labels"])
+    labels = calibrate.fer_labels_of(model, model_path)
     _, (faces, truth) = calibrate.load_splits(data_path, labels)
     probs = calibrate.softmax(calibrate.run_logits(model, calibrate.faces_to_inputs(faces), threads=threads))
     rng = np.random.default_rng(seed)

@@ -219,9 +219,7 @@ def main(argv=None) -> dict:
     model, emocam = Path(args.model), Path(args.emocam)
     if not emocam.exists():
         raise SystemExit(f"{emocam} not found: build the app (`cargo build --release`) or pass --emocam")
-    labels = json.loads(calibrate.metadata(onnx.load(str(model)))["labels"])
-    if labels != data.labels_for(len(labels)):
-        raise SystemExit(f"the model's labels {labels} are not FER-2013's {data.labels_for(len(labels))}")
+    labels = calibrate.fer_labels_of(onnx.load(str(model)), model)
     cache = data.CACHE_DIR
     faces, truth = data.load_split(args.data, "test", labels, cache)
     if args.limit:

@@ -4,8 +4,9 @@
         --train-command "..." --export-command "..."
 
 Writes `<out>.md` (the model card) and `<out>.confusion.png`; prints accuracy and per-class
-recall. Evaluation averages each face with its mirror image, exactly as the exported ONNX graph
-does (unless both use --no-flip-tta), so the card's numbers are the app's numbers.
+recall. Evaluation averages each face with its mirror image (and zoomed copies with --zoom-tta),
+exactly as the exported ONNX graph does when both get the same options, so the card's numbers are
+the app's numbers.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data, models, preprocess
+from . import data, models, preprocess, tta
 from .train import pick_device, predict, selection_accuracy
 
 
@@ -79,6 +80,27 @@ def members_section(checkpoints: list[dict]) -> str:
 """
 
 
+def views_note(flip_tta: bool, zooms: tuple[float, ...]) -> str:
+    """The compute row's note on how many times the graph runs the network per face."""
+    views = tta.TestTimeAveraged(torch.nn.Identity(), flip_tta, zooms).views
+    if views == 1:
+        return ""
+    if tuple(zooms) == tta.NO_ZOOM:
+        return " (x2: the graph also runs the mirror image)"
+    what = f"{len(zooms)} zooms" + (", each also mirrored" if flip_tta else "")
+    return f" (x{views}: the graph runs {what})"
+
+
+def output_note(flip_tta: bool, zooms: tuple[float, ...]) -> str:
+    """The output row's note on what the logits are an average of."""
+    if tuple(zooms) == tta.NO_ZOOM:
+        return ", the average of the face's and its mirror image's logits" if flip_tta else ""
+    scales = ", ".join(f"{z:g}" for z in zooms)
+    mirrored = " and of the mirror image of each" if flip_tta else ""
+    return (f", the average of the logits of the face zoomed by {scales} (about its centre, border pixels "
+            f"repeated){mirrored}")
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, nargs="+", help="best.pt; several are evaluated as one ensemble")
@@ -88,6 +110,8 @@ def main(argv=None) -> dict:
     p.add_argument("--train-command", default="", help="recorded in the card")
     p.add_argument("--export-command", default="", help="the export/release command, recorded in the card")
     p.add_argument("--no-flip-tta", action="store_true", help="match an export made with --no-flip-tta")
+    p.add_argument("--zoom-tta", type=float, nargs="+", default=list(tta.NO_ZOOM), metavar="SCALE",
+                   help="match an export made with these --zoom-tta scales")
     args = p.parse_args(argv)
 
     arch, labels, net, checkpoints = models.load_checkpoints(args.checkpoint)
@@ -96,11 +120,12 @@ def main(argv=None) -> dict:
     cache = data.CACHE_DIR
     test_x, test_y = data.load_split(args.data, "test", labels, cache)
     flip_tta = not args.no_flip_tta
+    zooms = tuple(args.zoom_tta)
     selected_on = {c["meta"].get("selected_on", "publictest") for c in checkpoints}
     if selected_on == {"validation"}:
         train_x, train_y = data.load_split(args.data, "train", labels, cache)
         _, val_idx = data.validation_split(train_y, train_x)
-        val_probs = predict(net, train_x[val_idx], device, flip_tta=flip_tta)
+        val_probs = predict(net, train_x[val_idx], device, flip_tta=flip_tta, zooms=zooms)
         val_accuracy = float((val_probs.argmax(1) == train_y[val_idx]).mean())
         selection_row = (f"| data | FER-2013 Training ({len(labels)} classes) less the validation split; checkpoint selected "
                          f"on the validation split ({data.VALIDATION_RULE}); PublicTest measured once, here; PrivateTest never used |\n"
@@ -109,7 +134,7 @@ def main(argv=None) -> dict:
         val_accuracy = None
         selection_row = (f"| data | FER-2013 Training ({len(labels)} classes), checkpoint selected on PublicTest (so the "
                          f"PublicTest figure flatters it a little); PrivateTest never used |")
-    probs = predict(net, test_x, device, flip_tta=flip_tta)
+    probs = predict(net, test_x, device, flip_tta=flip_tta, zooms=zooms)
     predicted = probs.argmax(1)
     accuracy = float((predicted == test_y).mean())
     matrix = confusion_matrix(test_y, predicted, len(labels))
@@ -135,10 +160,10 @@ Emotion classifier for 48x48 grey faces, trained from scratch by `training/` on 
 |---|---|
 | architecture | `{arch}` ({description}) |
 | parameters | {params:,} ({params * 4 / 1e6:.2f} MB as float32) |
-| compute | {macs / 1e6:.1f} M multiply-adds per face at 48x48{" (x2: the graph also runs the mirror image)" if flip_tta else ""} |
+| compute | {macs / 1e6:.1f} M multiply-adds per face at 48x48{views_note(flip_tta, zooms)} |
 | labels | {", ".join(labels)} ({len(labels)} classes{"; disgust dropped as in the original study" if len(labels) == 6 else ""}) |
 | input | `face`: float32 [N, 1, 48, 48] (NCHW), value = (pixel / 255 - {preprocess.MEAN}) / {preprocess.STD} |
-| output | `logits`: float32 [N, {len(labels)}]{", the average of the face's and its mirror image's logits" if flip_tta else ""} |
+| output | `logits`: float32 [N, {len(labels)}]{output_note(flip_tta, zooms)} |
 {selection_row}
 | **PublicTest accuracy** | **{accuracy:.2%}** ({int((predicted == test_y).sum())}/{len(test_y)}) |
 {training_table}

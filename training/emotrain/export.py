@@ -19,23 +19,12 @@ import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 
-from . import data, models, preprocess
+from . import data, models, preprocess, tta
 
 OPSET = 17
 PARITY_FACES = 4
 PARITY_TOLERANCE = 1e-5
-
-
-class FlipAveraged(torch.nn.Module):
-    """Averages the logits of a face and its mirror image (test-time augmentation in the graph,
-    so the app gets exactly the accuracy that training reports)."""
-
-    def __init__(self, net: torch.nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.net(x) + self.net(torch.flip(x, dims=[3]))) / 2
+ZOOM_TTA_KEY = "zoom_tta"
 
 
 def parity_faces(seed: int = 1234) -> np.ndarray:
@@ -52,10 +41,12 @@ def parity_faces(seed: int = 1234) -> np.ndarray:
     return np.stack(faces).astype(np.uint8)
 
 
-def export(net: torch.nn.Module, out: Path, metadata: dict[str, str], flip_tta: bool) -> dict:
-    """Writes the ONNX file, checks ONNX Runtime against PyTorch, writes the parity file."""
+def export(net: torch.nn.Module, out: Path, metadata: dict[str, str], flip_tta: bool,
+           zooms: tuple[float, ...] = tta.NO_ZOOM) -> dict:
+    """Writes the ONNX file (with the test-time averaging in the graph: `tta`), checks ONNX
+    Runtime against PyTorch, writes the parity file."""
     net.eval()
-    graph = FlipAveraged(net) if flip_tta else net
+    graph = tta.TestTimeAveraged(net, flip_tta, zooms)
     graph.eval()
     dummy = torch.zeros(2, 1, preprocess.INPUT_SIZE, preprocess.INPUT_SIZE)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +76,8 @@ def export(net: torch.nn.Module, out: Path, metadata: dict[str, str], flip_tta: 
 
 
 def metadata_for(arch: str, labels: list[str], name: str, flip_tta: bool, accuracy: float | None,
-                 net: torch.nn.Module, selected_on: str = "publictest") -> dict[str, str]:
+                 net: torch.nn.Module, selected_on: str = "publictest",
+                 zooms: tuple[float, ...] = tta.NO_ZOOM) -> dict[str, str]:
     meta = {
         "labels": json.dumps(labels),
         "display_name": name,
@@ -101,6 +93,10 @@ def metadata_for(arch: str, labels: list[str], name: str, flip_tta: bool, accura
         "macs": str(models.count_macs(net)),
         "flip_tta": json.dumps(flip_tta),
     }
+    if tuple(zooms) != tta.NO_ZOOM:
+        # The zooms the graph averages over (each mirrored too with flip_tta): the app counts the
+        # passes per face from this and `macs`.
+        meta[ZOOM_TTA_KEY] = json.dumps(list(zooms))
     if accuracy is not None:
         meta["publictest_accuracy"] = f"{accuracy:.4f}"
     return meta
@@ -115,6 +111,8 @@ def main(argv=None) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--name", help="display name in the app")
     p.add_argument("--no-flip-tta", action="store_true", help="export the bare network, without mirror averaging")
+    p.add_argument("--zoom-tta", type=float, nargs="+", default=list(tta.NO_ZOOM), metavar="SCALE",
+                   help="also average over copies zoomed by these scales (1.0: the face as it is; default: 1.0 only)")
     p.add_argument("--accuracy", type=float, help="PublicTest accuracy to record (default: the checkpoint's best)")
     args = p.parse_args(argv)
 
@@ -135,9 +133,10 @@ def main(argv=None) -> None:
     net = net.to(memory_format=torch.contiguous_format).eval()
     flip_tta = not args.no_flip_tta
     selected_on = checkpoints[0]["meta"].get("selected_on", "publictest") if args.checkpoint else "publictest"
-    meta = metadata_for(arch, labels, args.name or arch, flip_tta, accuracy, net, selected_on)
-    result = export(net, Path(args.out), meta, flip_tta)
-    print(f"wrote {args.out} ({arch}, {len(labels)} classes, flip TTA {flip_tta}); "
+    zooms = tuple(args.zoom_tta)
+    meta = metadata_for(arch, labels, args.name or arch, flip_tta, accuracy, net, selected_on, zooms)
+    result = export(net, Path(args.out), meta, flip_tta, zooms)
+    print(f"wrote {args.out} ({arch}, {len(labels)} classes, flip TTA {flip_tta}, zooms {list(zooms)}); "
           f"ONNX Runtime vs PyTorch max |diff| {result['max_abs_diff']:.2e}")
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +40,7 @@ def publictest_and_copies(data_path: str, labels: tuple[str, ...]) -> tuple[np.n
 
 def measure(model_path: Path, data_path: str, threads: int = 1) -> dict:
     model = onnx.load(str(model_path))
-    labels = json.loads(calibrate.metadata(model)["labels"])
-    if labels != data.labels_for(len(labels)):
-        raise SystemExit(f"{model_path}: its labels {labels} are not FER-2013's")
+    labels = calibrate.fer_labels_of(model, model_path)
     test_faces, truth, copies = publictest_and_copies(data_path, tuple(labels))
     right = calibrate.run_logits(model, calibrate.faces_to_inputs(test_faces), threads=threads).argmax(axis=1) == truth
     return {"model": str(model_path), "faces": len(truth), "copies": int(copies.sum()),

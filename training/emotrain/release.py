@@ -30,6 +30,8 @@ def main(argv=None) -> None:
     p.add_argument("--out", required=True, help="path prefix, e.g. ../models/emonet")
     p.add_argument("--train-command", required=True, help="the command that trained the checkpoint (for the card)")
     p.add_argument("--no-flip-tta", action="store_true")
+    p.add_argument("--zoom-tta", type=float, nargs="+", default=None, metavar="SCALE",
+                   help="average over copies zoomed by these scales too (emotrain.tta; e.g. 1.0 1.05)")
     p.add_argument("--data", default=None)
     p.add_argument("--no-calibrate", action="store_true", help="ship the uncalibrated logits (no temperature)")
     p.add_argument("--emocam", default=str(end_to_end.DEFAULT_EMOCAM), help="the built app, for the end-to-end accuracy")
@@ -37,6 +39,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
 
     tta = ["--no-flip-tta"] if args.no_flip_tta else []
+    if args.zoom_tta:
+        tta += ["--zoom-tta", *map(str, args.zoom_tta)]
     release_command = "python -m emotrain.release " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     eval_args = ["--checkpoint", *args.checkpoint, "--out", args.out, "--name", args.name,
                  "--train-command", args.train_command, "--export-command", release_command, *tta]

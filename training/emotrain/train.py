@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import augment, data, distill, models, preprocess
+from . import augment, data, distill, models, preprocess, tta
 
 
 def parse_args(argv=None):
@@ -50,6 +50,11 @@ def parse_args(argv=None):
     p.add_argument("--distill-weight", type=float, default=0.5,
                    help="share of the loss given to the teachers' soft targets (the rest: the labels)")
     p.add_argument("--distill-temperature", type=float, default=4.0, help="softening of the soft targets")
+    p.add_argument("--teacher-zoom-tta", type=float, nargs="+", default=list(tta.NO_ZOOM), metavar="SCALE",
+                   help="average each teacher over the faces zoomed by these scales (emotrain.tta; default 1.0: as they are)")
+    p.add_argument("--mix", default="none", choices=["none", "mixup", "cutmix"],
+                   help="mix pairs of training faces: mixup (weighted mean) or CutMix (a pasted rectangle)")
+    p.add_argument("--mix-alpha", type=float, default=1.0, help="Beta(alpha, alpha) of the mixing weight")
     p.add_argument("--out", required=True, help="run folder for checkpoints and the log")
     return p.parse_args(argv)
 
@@ -69,16 +74,15 @@ def pick_device() -> torch.device:
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, images_u8: np.ndarray, device: torch.device, flip_tta: bool = True,
-            batch: int = 512) -> np.ndarray:
-    """Softmax probabilities (N, C); with `flip_tta`, averaged over the face and its mirror image."""
+            batch: int = 512, zooms: tuple[float, ...] = tta.NO_ZOOM) -> np.ndarray:
+    """Softmax probabilities (N, C) of the logits averaged as the exported graph averages them
+    (`tta`: with `flip_tta`, over the face and its mirror image; over every zoom in `zooms`)."""
     model.eval()
+    averaged = tta.TestTimeAveraged(model, flip_tta, zooms).to(device)
     out = []
     for start in range(0, len(images_u8), batch):
         x = preprocess.to_tensor(images_u8[start:start + batch]).to(device)
-        logits = model(x)
-        if flip_tta:
-            logits = (logits + model(torch.flip(x, dims=[3]))) / 2
-        out.append(F.softmax(logits.float(), dim=1).cpu().numpy())
+        out.append(F.softmax(averaged(x).float(), dim=1).cpu().numpy())
     return np.concatenate(out)
 
 
@@ -86,17 +90,31 @@ def training_step(model: torch.nn.Module, opt: torch.optim.Optimizer, faces_u8: 
                   gen: torch.Generator, device: torch.device, args: argparse.Namespace,
                   teacher_log_probs: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGD step on a batch of uint8 faces (N, 48, 48) with the recipe's augmentation and loss
-    (`args`: bf16, label_smoothing, distill_weight, distill_temperature). Returns (loss, logits)."""
+    (`args`: bf16, label_smoothing, distill_weight, distill_temperature, mix, mix_alpha). Returns
+    (loss, logits)."""
     x = preprocess.normalize(faces_u8)
     x = augment.random_affine(x, gen)
     x = augment.random_erasing(x, gen)
+    partner, lam = None, 1.0
+    if args.mix != "none":
+        x, partner, lam = augment.mix_pairs(x, gen, args.mix, args.mix_alpha)
     x = x.to(device).contiguous(memory_format=torch.channels_last)
+
+    def loss_towards(rows: torch.Tensor | slice) -> torch.Tensor:
+        """The recipe's loss of every output against the targets of faces `rows`."""
+        loss = F.cross_entropy(logits.float(), y[rows], label_smoothing=args.label_smoothing)
+        if teacher_log_probs is not None:
+            soft = distill.distillation_loss(logits.float(), teacher_log_probs[rows], args.distill_temperature)
+            loss = (1 - args.distill_weight) * loss + args.distill_weight * soft
+        return loss
+
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
         logits = model(x)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=args.label_smoothing)
-        if teacher_log_probs is not None:
-            soft = distill.distillation_loss(logits.float(), teacher_log_probs, args.distill_temperature)
-            loss = (1 - args.distill_weight) * loss + args.distill_weight * soft
+        # Both losses are linear in their targets, so the mixed face's loss is the mix of its two
+        # faces' losses (the teachers' answers mix the same way).
+        loss = loss_towards(slice(None))
+        if partner is not None:
+            loss = lam * loss + (1 - lam) * loss_towards(partner.to(device))
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -141,7 +159,8 @@ def main(argv=None) -> None:
     if args.teacher:
         try:
             teacher_lp = torch.from_numpy(distill.teacher_log_probs([Path(t) for t in args.teacher], train_x, labels, cache,
-                                                                    threads=args.threads or 2))
+                                                                    threads=args.threads or 2,
+                                                                    zooms=tuple(args.teacher_zoom_tta)))
         except (distill.TeacherError, OSError) as error:
             raise SystemExit(f"cannot distil: {error}") from error
         agreement = float((teacher_lp.argmax(1).numpy() == train_y).mean())

@@ -175,6 +175,30 @@ def test_a_temperature_key_without_its_node_is_refused(tmp_path: Path):
         calibrate.apply_temperature(proto, 1.5)
 
 
+def test_only_fer_labels_are_scored_on_fer2013_one_message_otherwise(tmp_path: Path):
+    model, _, _, _ = synthetic(tmp_path, scale=1.0, faces=10)
+    proto = onnx.load(str(model))
+    assert calibrate.fer_labels_of(proto, model) == LABELS
+
+    def with_labels(value: str | None) -> onnx.ModelProto:
+        changed = onnx.load(str(model))
+        kept = [e for e in changed.metadata_props if e.key != "labels"]
+        del changed.metadata_props[:]
+        changed.metadata_props.extend(kept)
+        if value is not None:
+            entry = changed.metadata_props.add()
+            entry.key, entry.value = "labels", value
+        return changed
+
+    # Another order, another count, no labels, unreadable labels: each stops with the file's name.
+    for value in [json.dumps(LABELS[::-1]), json.dumps(LABELS[:5]), None, "angry,fear"]:
+        with pytest.raises(SystemExit, match=r"m\.onnx: its labels .* are not FER-2013's"):
+            calibrate.fer_labels_of(with_labels(value), model)
+    # Seven classes in FER-2013's order are FER-2013's.
+    seven = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert calibrate.fer_labels_of(with_labels(json.dumps(seven)), model) == seven
+
+
 def test_a_model_trained_on_the_validation_faces_is_measured_not_rewritten(tmp_path: Path):
     # The first EmoNets were trained on all of Training: a T fitted on faces they learnt is no calibration.
     model, card, validation, publictest = synthetic(tmp_path, scale=4.0, faces=1000, seed=5, selected_on="publictest")

@@ -60,6 +60,23 @@ def test_teacher_answers_are_the_ensembles_mean_log_probabilities_and_are_cached
     np.testing.assert_allclose(again, np.full_like(again, -np.log(len(LABELS))), atol=1e-5)
 
 
+def test_zoom_averaged_teacher_answers_average_each_teachers_logits_over_the_zooms(tmp_path: Path):
+    model, _, (faces, _), _ = synthetic(tmp_path, scale=2.0, faces=40, seed=3)
+    cache = tmp_path / "cache"
+    zooms = (0.92, 1.0, 1.1)
+    answers = distill.teacher_log_probs([model], faces, LABELS, cache, threads=1, zooms=zooms)
+    # The reference: the teacher on the faces zoomed by training's own sampler (grid_sample).
+    from test_tta import grid_sample_zoom
+    inputs = torch.from_numpy(calibrate.faces_to_inputs(faces))
+    logits = [calibrate.run_logits(onnx.load(str(model)), grid_sample_zoom(inputs, z).numpy()) for z in zooms]
+    expected = calibrate.log_softmax(np.mean(logits, axis=0, dtype=np.float64))
+    np.testing.assert_allclose(answers, expected, atol=1e-4)
+    plain = distill.teacher_log_probs([model], faces, LABELS, cache, threads=1)
+    assert not np.allclose(plain, answers, atol=1e-3)
+    # One cache file per zoom; the plain view's is shared with the run without zooms.
+    assert len(list(cache.glob("teacher-*.npy"))) == 3
+
+
 def test_training_with_a_teacher_records_it_and_a_refused_teacher_stops_the_run(tmp_path: Path):
     csv_path = tmp_path / "fer2013.csv"
     write_fake_csv(csv_path, np.random.default_rng(3))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from emotrain import data, epoch_time, models, train
+from emotrain import augment, data, distill, epoch_time, models, preprocess, train
 
 
 def write_fake_csv(path: Path, rng: np.random.Generator) -> None:
@@ -119,3 +119,66 @@ def test_training_step_updates_the_weights():
                                        teacher_log_probs=torch.log_softmax(torch.randn(8, 6), dim=1))
     assert torch.isfinite(loss) and logits.shape == (8, 6)
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+@pytest.mark.parametrize("kind", ["mixup", "cutmix"])
+def test_mix_pairs_mixes_each_face_with_its_partner_by_lam(kind: str):
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(16, 1, 48, 48, generator=gen)
+    mixed, partner, lam = augment.mix_pairs(x, gen, kind, alpha=1.0)
+    assert mixed.shape == x.shape and sorted(partner.tolist()) == list(range(16))
+    assert 0.0 <= lam <= 1.0
+    if kind == "mixup":
+        assert torch.allclose(mixed, lam * x + (1 - lam) * x[partner])
+    else:
+        # Every pixel comes from the face or its partner, and lam is the share from the face.
+        from_self = mixed == x
+        assert torch.all(from_self | (mixed == x[partner]))
+        kept = from_self[partner != torch.arange(16)].float().mean().item()
+        assert kept == pytest.approx(lam, abs=1e-6)
+    # Beta(alpha, alpha) has mean 1/2; CutMix's boxes clipped at the border keep more of the face.
+    lams = [augment.mix_pairs(x, gen, kind, alpha=1.0)[2] for _ in range(200)]
+    assert (0.4 < np.mean(lams) < 0.6) if kind == "mixup" else (0.55 < np.mean(lams) < 0.8)
+    # Tiny alpha puts lam near 0 or 1 (CutMix: near 1 or, its box clipped, a quarter to a half pasted).
+    extreme = [augment.mix_pairs(x, gen, kind, alpha=0.05)[2] for _ in range(50)]
+    if kind == "mixup":
+        assert np.mean([min(v, 1 - v) < 0.1 for v in extreme]) > 0.7
+    else:
+        assert np.mean([v > 0.9 for v in extreme]) > 0.3 and min(extreme) >= 0.0
+    with pytest.raises(ValueError, match="unknown mix"):
+        augment.mix_pairs(x, gen, "blend", alpha=1.0)
+
+
+@pytest.mark.parametrize("kind", ["mixup", "cutmix"])
+def test_mixed_training_step_loss_is_the_mix_of_both_faces_losses(kind: str):
+    args = train.parse_args(["--out", "unused", "--mix", kind])
+    faces = torch.randint(0, 256, (8, 48, 48), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    labels = torch.arange(8) % 6
+    teacher = torch.log_softmax(torch.randn(8, 6, generator=torch.Generator().manual_seed(2)), dim=1)
+    model = models.build("emonet-tiny", 6)
+    model.train()
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+
+    # The expected loss, from the step's own draws replayed: the mixed batch, each face's partner, lam.
+    gen = torch.Generator().manual_seed(5)
+    x = augment.random_erasing(augment.random_affine(preprocess.normalize(faces), gen), gen)
+    mixed, partner, lam = augment.mix_pairs(x, gen, kind, args.mix_alpha)
+    assert 0 < lam < 1 and torch.any(partner != torch.arange(8))
+    torch.manual_seed(7)  # dropout
+    logits = model(mixed.contiguous(memory_format=torch.channels_last))
+
+    def recipe_loss(rows) -> torch.Tensor:
+        hard = torch.nn.functional.cross_entropy(logits, labels[rows], label_smoothing=args.label_smoothing)
+        soft = distill.distillation_loss(logits, teacher[rows], args.distill_temperature)
+        return (1 - args.distill_weight) * hard + args.distill_weight * soft
+
+    expected = lam * recipe_loss(slice(None)) + (1 - lam) * recipe_loss(partner)
+    # Not the unmixed targets' loss alone: the partners' targets count.
+    assert expected.item() != pytest.approx(recipe_loss(slice(None)).item(), abs=1e-4)
+
+    model.load_state_dict(weights)
+    opt = train.make_optimizer(model, args)
+    torch.manual_seed(7)
+    loss, _ = train.training_step(model, opt, faces, labels, torch.Generator().manual_seed(5), torch.device("cpu"),
+                                  args, teacher_log_probs=teacher)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)

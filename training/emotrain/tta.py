@@ -1,0 +1,140 @@
+"""Test-time averaging: the logits of a face, its mirror image and zoomed copies, averaged.
+
+    python -m emotrain.tta --model ../models/emonet-tiny.onnx ../models/emonet.onnx --zooms 0.92 1.0 1.1
+
+(the command measures what zoom averaging would give shipped models, and their ensemble, on the
+validation split; `export --zoom-tta` / `release --zoom-tta` put it in a graph, `train
+--teacher-zoom-tta` in a teacher's answers.)
+
+The same module runs in training's evaluation (`train.predict`) and inside the exported graph
+(`export`), so the card's accuracy is the app's. A zoom by `s` (>1: closer, <1: wider, the border
+pixels repeated) is `A x A^T` with a fixed 48x48 interpolation matrix A: two MatMuls in the
+graph, the same bilinear sampling as `augment.random_affine`'s zoom (`grid_sample`, border
+padding), so the network sees the kind of copy it was trained on. All views go through the
+network as one batch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from . import preprocess
+
+# Mirror averaging only: what every model shipped before zoom averaging does.
+NO_ZOOM = (1.0,)
+
+
+def zoom_matrix(scale: float, size: int = preprocess.INPUT_SIZE) -> torch.Tensor:
+    """A (size, size) such that `A @ image @ A.T` is `image` zoomed by `scale` about its centre,
+    sampled bilinearly with the border pixels repeated (grid_sample, align_corners=False)."""
+    if not scale > 0:
+        raise ValueError(f"a zoom must be > 0, got {scale}")
+    out = torch.arange(size, dtype=torch.float64)
+    # Output pixel centre in [-1, 1], sampled at 1/scale of it, back to input pixel coordinates.
+    source = (((2 * out + 1) / size - 1) / scale + 1) * size / 2 - 0.5
+    source = source.clamp(0, size - 1)
+    below = source.floor().long().clamp(max=size - 2)
+    weight = source - below
+    matrix = torch.zeros(size, size, dtype=torch.float64)
+    matrix[out.long(), below] = 1 - weight
+    matrix[out.long(), below + 1] += weight
+    return matrix.float()
+
+
+def zoomed_inputs(inputs: np.ndarray, zoom: float) -> np.ndarray:
+    """Network inputs (N, 1, 48, 48) zoomed as `TestTimeAveraged` zooms them."""
+    if zoom == 1.0:
+        return inputs
+    matrix = zoom_matrix(zoom).numpy()
+    return (matrix @ inputs @ matrix.T).astype(np.float32)
+
+
+class TestTimeAveraged(torch.nn.Module):
+    """`net`'s logits averaged over the views of each face: every zoom in `zooms`, each also
+    mirrored when `flip`. zooms=(1.0,), flip=True is plain mirror averaging."""
+
+    def __init__(self, net: torch.nn.Module, flip: bool = True, zooms: tuple[float, ...] = NO_ZOOM):
+        super().__init__()
+        if not zooms:
+            raise ValueError("at least one zoom (1.0: the face as it is)")
+        self.net = net
+        self.flip = flip
+        self.zooms = tuple(float(z) for z in zooms)
+        for i, zoom in enumerate(self.zooms):
+            self.register_buffer(f"zoom_{i}", zoom_matrix(zoom), persistent=False)
+
+    @property
+    def views(self) -> int:
+        return len(self.zooms) * (2 if self.flip else 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        views = []
+        for i, zoom in enumerate(self.zooms):
+            matrix = getattr(self, f"zoom_{i}")
+            views.append(x if zoom == 1.0 else matrix @ x @ matrix.T)
+        if self.flip:
+            views += [torch.flip(v, dims=[3]) for v in views]
+        if len(views) == 1:
+            return self.net(x)
+        logits = self.net(torch.cat(views, 0))
+        return logits.reshape(len(views), -1, logits.shape[1]).mean(0)
+
+
+def validation_accuracies(model_paths: list[Path], zooms: tuple[float, ...], data_path: str, threads: int = 1) -> dict:
+    """Validation accuracy of each model (ONNX Runtime, the graph as shipped: its own mirror
+    averaging) as it is and averaged over `zooms`, and the same for the mean of their
+    log-probabilities (an ensemble, as `train --teacher` uses them)."""
+    from . import calibrate, data
+
+    per_model, plain_sum, zoomed_sum, truth = {}, 0.0, 0.0, None
+    for path in model_paths:
+        model = onnx.load(str(path))
+        labels = calibrate.fer_labels_of(model, path)
+        (faces, truth), _ = calibrate.load_splits(data_path, labels)
+        inputs = calibrate.faces_to_inputs(faces)
+        graph = calibrate.strip_temperature(model)
+        views = {z: calibrate.run_logits(graph, zoomed_inputs(inputs, z), threads=threads) for z in {1.0, *zooms}}
+        plain = calibrate.log_softmax(views[1.0])
+        zoomed = calibrate.log_softmax(np.mean([views[z] for z in zooms], axis=0, dtype=np.float64))
+        per_model[str(path)] = {"as_shipped": float((plain.argmax(1) == truth).mean()),
+                                "zoom_averaged": float((zoomed.argmax(1) == truth).mean())}
+        plain_sum, zoomed_sum = plain_sum + plain, zoomed_sum + zoomed
+    result = {"zooms": list(zooms), "faces": len(truth), "models": per_model}
+    if len(model_paths) > 1:
+        result["ensemble"] = {"as_shipped": float((plain_sum.argmax(1) == truth).mean()),
+                              "zoom_averaged": float((zoomed_sum.argmax(1) == truth).mean())}
+    return result
+
+
+def main(argv=None) -> dict:
+    from . import data
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", nargs="+", required=True, help="exported .onnx files (FER-2013 labels)")
+    p.add_argument("--zooms", type=float, nargs="+", required=True, metavar="SCALE", help="e.g. 0.92 1.0 1.1")
+    p.add_argument("--data", default=data.DEFAULT_DATA, help="FER-2013 folder (train/, test/) or fer2013.csv")
+    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
+    args = p.parse_args(argv)
+    try:
+        zooms = tuple(args.zooms)
+        for zoom in zooms:
+            zoom_matrix(zoom)
+    except ValueError as error:
+        raise SystemExit(str(error)) from error
+    result = validation_accuracies([Path(m) for m in args.model], zooms, args.data, args.threads)
+    print(json.dumps(result, indent=1))
+    scales = ", ".join(f"{z:g}" for z in zooms)
+    print(f"\n| model | validation, as shipped | averaged over zooms {scales} |\n|---|---|---|")
+    for name, r in [*((Path(k).name, v) for k, v in result["models"].items()), *(
+            [("mean of the models above", result["ensemble"])] if "ensemble" in result else [])]:
+        print(f"| {name} | {r['as_shipped']:.2%} | {r['zoom_averaged']:.2%} |")
+    return result
+
+
+if __name__ == "__main__":
+    main()

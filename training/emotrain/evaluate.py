@@ -15,7 +15,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from . import data, models, preprocess, tta
 from .train import pick_device, predict, selection_accuracy
@@ -82,7 +81,7 @@ def members_section(checkpoints: list[dict]) -> str:
 
 def views_note(flip_tta: bool, zooms: tuple[float, ...]) -> str:
     """The compute row's note on how many times the graph runs the network per face."""
-    views = tta.TestTimeAveraged(torch.nn.Identity(), flip_tta, zooms).views
+    views = tta.view_count(flip_tta, zooms)
     if views == 1:
         return ""
     if tuple(zooms) == tta.NO_ZOOM:
@@ -110,7 +109,7 @@ def main(argv=None) -> dict:
     p.add_argument("--train-command", default="", help="recorded in the card")
     p.add_argument("--export-command", default="", help="the export/release command, recorded in the card")
     p.add_argument("--no-flip-tta", action="store_true", help="match an export made with --no-flip-tta")
-    p.add_argument("--zoom-tta", type=float, nargs="+", default=list(tta.NO_ZOOM), metavar="SCALE",
+    p.add_argument("--zoom-tta", type=tta.zoom_scale, nargs="+", default=list(tta.NO_ZOOM), metavar="SCALE",
                    help="match an export made with these --zoom-tta scales")
     args = p.parse_args(argv)
 

@@ -111,7 +111,7 @@ def main(argv=None) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--name", help="display name in the app")
     p.add_argument("--no-flip-tta", action="store_true", help="export the bare network, without mirror averaging")
-    p.add_argument("--zoom-tta", type=float, nargs="+", default=list(tta.NO_ZOOM), metavar="SCALE",
+    p.add_argument("--zoom-tta", type=tta.zoom_scale, nargs="+", default=list(tta.NO_ZOOM), metavar="SCALE",
                    help="also average over copies zoomed by these scales (1.0: the face as it is; default: 1.0 only)")
     p.add_argument("--accuracy", type=float, help="PublicTest accuracy to record (default: the checkpoint's best)")
     args = p.parse_args(argv)

@@ -20,7 +20,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import calibrate, end_to_end, evaluate, export
+from . import calibrate, end_to_end, evaluate, export, tta
 
 
 def main(argv=None) -> None:
@@ -30,7 +30,7 @@ def main(argv=None) -> None:
     p.add_argument("--out", required=True, help="path prefix, e.g. ../models/emonet")
     p.add_argument("--train-command", required=True, help="the command that trained the checkpoint (for the card)")
     p.add_argument("--no-flip-tta", action="store_true")
-    p.add_argument("--zoom-tta", type=float, nargs="+", default=None, metavar="SCALE",
+    p.add_argument("--zoom-tta", type=tta.zoom_scale, nargs="+", default=None, metavar="SCALE",
                    help="average over copies zoomed by these scales too (emotrain.tta; e.g. 1.0 1.05)")
     p.add_argument("--data", default=None)
     p.add_argument("--no-calibrate", action="store_true", help="ship the uncalibrated logits (no temperature)")
@@ -38,17 +38,17 @@ def main(argv=None) -> None:
     p.add_argument("--no-end-to-end", action="store_true", help="leave out the end-to-end accuracy")
     args = p.parse_args(argv)
 
-    tta = ["--no-flip-tta"] if args.no_flip_tta else []
+    tta_args = ["--no-flip-tta"] if args.no_flip_tta else []
     if args.zoom_tta:
-        tta += ["--zoom-tta", *map(str, args.zoom_tta)]
+        tta_args += ["--zoom-tta", *map(str, args.zoom_tta)]
     release_command = "python -m emotrain.release " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     eval_args = ["--checkpoint", *args.checkpoint, "--out", args.out, "--name", args.name,
-                 "--train-command", args.train_command, "--export-command", release_command, *tta]
+                 "--train-command", args.train_command, "--export-command", release_command, *tta_args]
     if args.data:
         eval_args += ["--data", args.data]
     summary = evaluate.main(eval_args)
     export.main(["--checkpoint", *args.checkpoint, "--out", args.out + ".onnx", "--name", args.name,
-                 "--accuracy", f"{summary['accuracy']:.6f}", *tta])
+                 "--accuracy", f"{summary['accuracy']:.6f}", *tta_args])
     add_latency_to_card(Path(args.out + ".md"), Path(args.out + ".onnx"))
     if not args.no_calibrate:
         calibrate_args = ["--model", args.out + ".onnx", "--command",

@@ -50,7 +50,7 @@ def parse_args(argv=None):
     p.add_argument("--distill-weight", type=float, default=0.5,
                    help="share of the loss given to the teachers' soft targets (the rest: the labels)")
     p.add_argument("--distill-temperature", type=float, default=4.0, help="softening of the soft targets")
-    p.add_argument("--teacher-zoom-tta", type=float, nargs="+", default=list(tta.NO_ZOOM), metavar="SCALE",
+    p.add_argument("--teacher-zoom-tta", type=tta.zoom_scale, nargs="+", default=list(tta.NO_ZOOM), metavar="SCALE",
                    help="average each teacher over the faces zoomed by these scales (emotrain.tta; default 1.0: as they are)")
     p.add_argument("--mix", default="none", choices=["none", "mixup", "cutmix"],
                    help="mix pairs of training faces: mixup (weighted mean) or CutMix (a pasted rectangle)")

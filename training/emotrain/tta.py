@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,22 @@ def zoom_matrix(scale: float, size: int = preprocess.INPUT_SIZE) -> torch.Tensor
     return matrix.float()
 
 
+def zoom_scale(text: str) -> float:
+    """argparse type of a zoom option: a scale > 0 (1.0: the face as it is)."""
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = math.nan
+    if not scale > 0:
+        raise argparse.ArgumentTypeError(f"a zoom must be > 0, got {text}")
+    return scale
+
+
+def view_count(flip: bool, zooms: tuple[float, ...]) -> int:
+    """How many times the network runs per face: once per zoom, twice with the mirror image."""
+    return len(zooms) * (2 if flip else 1)
+
+
 def zoomed_inputs(inputs: np.ndarray, zoom: float) -> np.ndarray:
     """Network inputs (N, 1, 48, 48) zoomed as `TestTimeAveraged` zooms them."""
     if zoom == 1.0:
@@ -70,7 +87,7 @@ class TestTimeAveraged(torch.nn.Module):
 
     @property
     def views(self) -> int:
-        return len(self.zooms) * (2 if self.flip else 1)
+        return view_count(self.flip, self.zooms)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         views = []
@@ -88,15 +105,19 @@ class TestTimeAveraged(torch.nn.Module):
 def validation_accuracies(model_paths: list[Path], zooms: tuple[float, ...], data_path: str, threads: int = 1) -> dict:
     """Validation accuracy of each model (ONNX Runtime, the graph as shipped: its own mirror
     averaging) as it is and averaged over `zooms`, and the same for the mean of their
-    log-probabilities (an ensemble, as `train --teacher` uses them)."""
-    from . import calibrate, data
+    log-probabilities (an ensemble, as `train --teacher` uses them). The models must share their
+    labels: the splits are read once, and the mean needs one label order."""
+    from . import calibrate
 
-    per_model, plain_sum, zoomed_sum, truth = {}, 0.0, 0.0, None
-    for path in model_paths:
-        model = onnx.load(str(path))
-        labels = calibrate.fer_labels_of(model, path)
-        (faces, truth), _ = calibrate.load_splits(data_path, labels)
-        inputs = calibrate.faces_to_inputs(faces)
+    models = [onnx.load(str(path)) for path in model_paths]
+    labels = calibrate.fer_labels_of(models[0], model_paths[0])
+    for model, path in zip(models[1:], model_paths[1:]):
+        if calibrate.fer_labels_of(model, path) != labels:
+            raise SystemExit(f"{path}: its labels are not those of {model_paths[0]}; measure them separately")
+    (faces, truth), _ = calibrate.load_splits(data_path, labels)
+    inputs = calibrate.faces_to_inputs(faces)
+    per_model, plain_sum, zoomed_sum = {}, 0.0, 0.0
+    for model, path in zip(models, model_paths):
         graph = calibrate.strip_temperature(model)
         views = {z: calibrate.run_logits(graph, zoomed_inputs(inputs, z), threads=threads) for z in {1.0, *zooms}}
         plain = calibrate.log_softmax(views[1.0])
@@ -116,16 +137,11 @@ def main(argv=None) -> dict:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", nargs="+", required=True, help="exported .onnx files (FER-2013 labels)")
-    p.add_argument("--zooms", type=float, nargs="+", required=True, metavar="SCALE", help="e.g. 0.92 1.0 1.1")
+    p.add_argument("--zooms", type=zoom_scale, nargs="+", required=True, metavar="SCALE", help="e.g. 0.92 1.0 1.1")
     p.add_argument("--data", default=data.DEFAULT_DATA, help="FER-2013 folder (train/, test/) or fer2013.csv")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
     args = p.parse_args(argv)
-    try:
-        zooms = tuple(args.zooms)
-        for zoom in zooms:
-            zoom_matrix(zoom)
-    except ValueError as error:
-        raise SystemExit(str(error)) from error
+    zooms = tuple(args.zooms)
     result = validation_accuracies([Path(m) for m in args.model], zooms, args.data, args.threads)
     print(json.dumps(result, indent=1))
     scales = ", ".join(f"{z:g}" for z in zooms)

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from emotrain import evaluate, export, models, tta
+from emotrain import evaluate, export, models, train, tta
 
 from test_backbones import check_with_app
 
@@ -102,7 +102,7 @@ def test_the_card_says_what_the_graph_averages():
     assert evaluate.output_note(True, tta.NO_ZOOM) == ", the average of the face's and its mirror image's logits"
 
 
-def test_the_tta_command_measures_models_and_their_mean_on_the_validation_split(tmp_path: Path):
+def test_the_tta_command_measures_models_and_their_mean_on_the_validation_split(tmp_path: Path, capsys):
     from emotrain import calibrate, data
     from test_calibrate import synthetic
     from test_train import write_fake_csv
@@ -130,5 +130,19 @@ def test_the_tta_command_measures_models_and_their_mean_on_the_validation_split(
     assert result["faces"] == len(truth) > 0
     assert result["ensemble"]["as_shipped"] == pytest.approx(float((sums[0].argmax(1) == truth).mean()))
     assert result["ensemble"]["zoom_averaged"] == pytest.approx(float((sums[1].argmax(1) == truth).mean()))
-    with pytest.raises(SystemExit, match="zoom must be > 0"):
-        tta.main(["--model", str(paths[0]), "--zooms", "1.0", "0", "--data", str(csv_path)])
+    # A zoom of 0 (or none at all) is one usage error, from every command that takes zooms.
+    for command, argv in [(tta.main, ["--model", str(paths[0]), "--zooms", "1.0", "0", "--data", str(csv_path)]),
+                          (export.main, ["--random-arch", "emonet-tiny", "--out", str(tmp_path / "x.onnx"), "--zoom-tta", "-1"]),
+                          (train.parse_args, ["--out", "unused", "--teacher-zoom-tta", "nan"])]:
+        with pytest.raises(SystemExit):
+            command(argv)
+        assert "a zoom must be > 0" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()
+    # Models with other labels than the first are refused, not averaged into nonsense.
+    seven = onnx.load(str(paths[1]))
+    for entry in seven.metadata_props:
+        if entry.key == "labels":
+            entry.value = json.dumps(data.labels_for(7))
+    onnx.save(seven, str(tmp_path / "seven.onnx"))
+    with pytest.raises(SystemExit, match="its labels are not those of"):
+        tta.main(["--model", str(paths[0]), str(tmp_path / "seven.onnx"), "--zooms", "1.0", "--data", str(csv_path)])

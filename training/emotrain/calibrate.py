@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from google.protobuf.message import DecodeError
 from onnx import helper, numpy_helper
 
 from . import data, preprocess
@@ -141,6 +142,15 @@ def split_report(logits: np.ndarray, labels: np.ndarray, temperature: float) -> 
 
 
 # ----- the graph ------------------------------------------------------------------------------
+
+def load_model(path: Path, load_external_data: bool = True) -> onnx.ModelProto:
+    """The ONNX model at `path`. A missing, unreadable or non-ONNX file stops the command with one
+    message (every command that reads a shipped model loads it here)."""
+    try:
+        return onnx.load(str(path), load_external_data=load_external_data)
+    except (OSError, DecodeError) as error:
+        raise SystemExit(f"cannot read the model {path}: {error}") from error
+
 
 def fer_labels_of(model: onnx.ModelProto, path: Path) -> list[str]:
     """The model's labels (metadata `labels`). The commands that score a model on FER-2013 read the
@@ -375,7 +385,7 @@ def calibrate_file(model_path: Path, validation: tuple[np.ndarray, np.ndarray], 
     not rewritten, unless `allow_seen_validation`: a T fitted on faces the model learnt is not a
     calibration of its held-out behaviour. Its card gets the measurement and the reason."""
     model_path = Path(model_path)
-    original = onnx.load(str(model_path))
+    original = load_model(model_path)
     old_temperature = current_temperature(original)
     if old_temperature is not None:
         print(f"{model_path.name} already has temperature {old_temperature}: fitting again from its uncalibrated logits")
@@ -464,7 +474,7 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
 
     model_path = Path(args.model)
-    labels = fer_labels_of(onnx.load(str(model_path), load_external_data=False), model_path)
+    labels = fer_labels_of(load_model(model_path, load_external_data=False), model_path)
     validation, publictest = load_splits(args.data, labels)
     card = Path(args.card) if args.card else model_path.with_suffix(".md")
     command = args.command or f"python -m emotrain.calibrate --model {args.model}"

@@ -16,7 +16,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import onnx
 
 from . import calibrate, data
 
@@ -45,7 +44,7 @@ def perfectly_calibrated_eces(probs: np.ndarray, rng: np.random.Generator, draws
 
 
 def measure(model_path: Path, data_path: str, draws: int, seed: int, threads: int) -> dict:
-    model = onnx.load(str(model_path))
+    model = calibrate.load_model(model_path)
     labels = calibrate.fer_labels_of(model, model_path)
     _, (faces, truth) = calibrate.load_splits(data_path, labels)
     probs = calibrate.softmax(calibrate.run_logits(model, calibrate.faces_to_inputs(faces), threads=threads))

@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 from PIL import Image
 
 from . import calibrate, data
@@ -219,7 +218,7 @@ def main(argv=None) -> dict:
     model, emocam = Path(args.model), Path(args.emocam)
     if not emocam.exists():
         raise SystemExit(f"{emocam} not found: build the app (`cargo build --release`) or pass --emocam")
-    labels = calibrate.fer_labels_of(onnx.load(str(model)), model)
+    labels = calibrate.fer_labels_of(calibrate.load_model(model), model)
     cache = data.CACHE_DIR
     faces, truth = data.load_split(args.data, "test", labels, cache)
     if args.limit:

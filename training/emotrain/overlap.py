@@ -18,8 +18,6 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-import onnx
-from google.protobuf.message import DecodeError
 
 from . import calibrate, data
 
@@ -39,7 +37,7 @@ def publictest_and_copies(data_path: str, labels: tuple[str, ...]) -> tuple[np.n
 
 
 def measure(model_path: Path, data_path: str, threads: int = 1) -> dict:
-    model = onnx.load(str(model_path))
+    model = calibrate.load_model(model_path)
     labels = calibrate.fer_labels_of(model, model_path)
     test_faces, truth, copies = publictest_and_copies(data_path, tuple(labels))
     right = calibrate.run_logits(model, calibrate.faces_to_inputs(test_faces), threads=threads).argmax(axis=1) == truth
@@ -58,7 +56,7 @@ def main(argv=None) -> list[dict]:
     for path in args.model:
         try:
             results.append(measure(Path(path), args.data, args.threads))
-        except (OSError, DecodeError, KeyError, ValueError) as error:
+        except (OSError, KeyError, ValueError) as error:
             raise SystemExit(f"cannot measure {path}: {error}") from error
     print("| model | PublicTest faces | copies of Training faces | accuracy | on the copies | on the rest |")
     print("|---|---|---|---|---|---|")

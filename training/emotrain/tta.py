@@ -21,7 +21,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 
 from . import preprocess
@@ -109,7 +108,7 @@ def validation_accuracies(model_paths: list[Path], zooms: tuple[float, ...], dat
     labels: the splits are read once, and the mean needs one label order."""
     from . import calibrate
 
-    models = [onnx.load(str(path)) for path in model_paths]
+    models = [calibrate.load_model(path) for path in model_paths]
     labels = calibrate.fer_labels_of(models[0], model_paths[0])
     for model, path in zip(models[1:], model_paths[1:]):
         if calibrate.fer_labels_of(model, path) != labels:

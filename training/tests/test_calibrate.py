@@ -14,7 +14,7 @@ import onnx
 import pytest
 import torch
 
-from emotrain import calibrate, ece_noise, export, overlap, preprocess, release
+from emotrain import calibrate, ece_noise, end_to_end, export, overlap, preprocess, release, tta
 
 from test_backbones import check_with_app
 
@@ -197,6 +197,26 @@ def test_only_fer_labels_are_scored_on_fer2013_one_message_otherwise(tmp_path: P
     # Seven classes in FER-2013's order are FER-2013's.
     seven = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
     assert calibrate.fer_labels_of(with_labels(json.dumps(seven)), model) == seven
+
+
+def test_every_command_that_reads_a_model_stops_with_one_message_on_a_missing_or_broken_file(tmp_path: Path):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model at all")
+    missing = tmp_path / "missing.onnx"
+    commands = {
+        "calibrate": lambda m: calibrate.main(["--model", str(m)]),
+        "ece_noise": lambda m: ece_noise.main(["--model", str(m)]),
+        "overlap": lambda m: overlap.main(["--model", str(m)]),
+        "tta": lambda m: tta.main(["--model", str(m), "--zooms", "1.0"]),
+        "end_to_end": lambda m: end_to_end.main(["--model", str(m), "--emocam", str(broken)]),
+    }
+    for name, command in commands.items():
+        for model in (missing, broken):
+            with pytest.raises(SystemExit, match=rf"cannot read the model .*{model.name}") as stopped:
+                command(model)
+            assert str(stopped.value).count("\n") == 0, name
+    assert broken.read_bytes() == b"not a model at all"
+    assert not missing.exists()
 
 
 def test_a_model_trained_on_the_validation_faces_is_measured_not_rewritten(tmp_path: Path):

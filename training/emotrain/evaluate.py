@@ -121,36 +121,49 @@ def main(argv=None) -> dict:
     flip_tta = not args.no_flip_tta
     zooms = tuple(args.zoom_tta)
     selected_on = {c["meta"].get("selected_on", "publictest") for c in checkpoints}
+    val_accuracy, val_faces = None, 0
     if selected_on == {"validation"}:
         train_x, train_y = data.load_split(args.data, "train", labels, cache)
         _, val_idx = data.validation_split(train_y, train_x)
         val_probs = predict(net, train_x[val_idx], device, flip_tta=flip_tta, zooms=zooms)
-        val_accuracy = float((val_probs.argmax(1) == train_y[val_idx]).mean())
-        selection_row = (f"| data | FER-2013 Training ({len(labels)} classes) less the validation split; checkpoint selected "
-                         f"on the validation split ({data.VALIDATION_RULE}); PublicTest measured once, here; PrivateTest never used |\n"
-                         f"| validation accuracy | {val_accuracy:.2%} ({len(val_idx)} faces) |")
-    else:
-        val_accuracy = None
-        selection_row = (f"| data | FER-2013 Training ({len(labels)} classes), checkpoint selected on PublicTest (so the "
-                         f"PublicTest figure flatters it a little); PrivateTest never used |")
+        val_accuracy, val_faces = float((val_probs.argmax(1) == train_y[val_idx]).mean()), len(val_idx)
+    selection_row = selection_row_for("validation" if selected_on == {"validation"} else "publictest", labels,
+                                      val_accuracy, val_faces)
     probs = predict(net, test_x, device, flip_tta=flip_tta, zooms=zooms)
-    predicted = probs.argmax(1)
-    accuracy = float((predicted == test_y).mean())
-    matrix = confusion_matrix(test_y, predicted, len(labels))
-    recall = matrix.diagonal() / np.maximum(matrix.sum(axis=1), 1)
-
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    name = args.name or arch
-    save_confusion_png(matrix, labels, out.with_suffix(".confusion.png"), f"{name}: PublicTest {accuracy:.2%}")
     params, macs = models.count_params(net.cpu()), models.count_macs(net.cpu())
     if len(checkpoints) == 1:
         description = models.DESCRIPTIONS.get(arch, "see training/emotrain/models.py")
-        training_table = f"| training | {training_summary(checkpoints[0])} |"
+        training_row = f"| training | {training_summary(checkpoints[0])} |"
     else:
         description = (f"{len(checkpoints)} networks trained separately, one model: the mean of their log-probabilities")
-        training_table = "| training | each member separately, below |"
+        training_row = "| training | each member separately, below |"
+    return write_card(Path(args.out), args.name or arch, arch, description, params, macs, labels, flip_tta, zooms,
+                      selection_row, probs.argmax(1), test_y, training_row, members_section(checkpoints),
+                      [args.train_command, args.export_command], val_accuracy)
+
+
+def selection_row_for(selected_on: str, labels: list[str], val_accuracy: float | None, val_faces: int) -> str:
+    """The card's data row(s): what the model learnt from and what selected it."""
+    if selected_on == "validation":
+        return (f"| data | FER-2013 Training ({len(labels)} classes) less the validation split; checkpoint selected "
+                f"on the validation split ({data.VALIDATION_RULE}); PublicTest measured once, here; PrivateTest never used |\n"
+                f"| validation accuracy | {val_accuracy:.2%} ({val_faces} faces) |")
+    return (f"| data | FER-2013 Training ({len(labels)} classes), checkpoint selected on PublicTest (so the "
+            f"PublicTest figure flatters it a little); PrivateTest never used |")
+
+
+def write_card(out: Path, name: str, arch: str, description: str, params: int, macs: int, labels: list[str],
+               flip_tta: bool, zooms: tuple[float, ...], selection_row: str, predicted: np.ndarray, test_y: np.ndarray,
+               training_row: str, members: str, commands: list[str], val_accuracy: float | None) -> dict:
+    """Writes `<out>.md` (the model card) and `<out>.confusion.png` from PublicTest's answers;
+    returns the summary (accuracy, recall, ...)."""
+    accuracy = float((predicted == test_y).mean())
+    matrix = confusion_matrix(test_y, predicted, len(labels))
+    recall = matrix.diagonal() / np.maximum(matrix.sum(axis=1), 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_confusion_png(matrix, labels, out.with_suffix(".confusion.png"), f"{name}: PublicTest {accuracy:.2%}")
     recall_rows = "\n".join(f"| {label} | {r:.1%} | {int(matrix[i].sum())} |" for i, (label, r) in enumerate(zip(labels, recall)))
+    made_by = "\n".join(commands)
     card = f"""# {name} (`{out.name}.onnx`)
 
 Emotion classifier for 48x48 grey faces, trained from scratch by `training/` on FER-2013.
@@ -165,12 +178,12 @@ Emotion classifier for 48x48 grey faces, trained from scratch by `training/` on 
 | output | `logits`: float32 [N, {len(labels)}]{output_note(flip_tta, zooms)} |
 {selection_row}
 | **PublicTest accuracy** | **{accuracy:.2%}** ({int((predicted == test_y).sum())}/{len(test_y)}) |
-{training_table}
+{training_row}
 
 Augmentation: random zoom ±20%, shear ±0.2, rotation ±10°, shift ±10%, horizontal flip, random
 erasing (p=0.25).
 
-{members_section(checkpoints)}## Per-class recall on PublicTest
+{members}## Per-class recall on PublicTest
 
 | class | recall | faces |
 |---|---|---|
@@ -183,8 +196,7 @@ erasing (p=0.25).
 From `training/` (see its README):
 
 ```
-{args.train_command}
-{args.export_command}
+{made_by}
 ```
 """
     out.with_suffix(".md").write_text(card)

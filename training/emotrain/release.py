@@ -5,6 +5,13 @@
 
 Several `--checkpoint`s make one ensemble model (the mean of the members' log-probabilities).
 
+    python -m emotrain.release --model ../models/emonet-wide.onnx --zoom-tta 0.92 1.0 1.1 --out ../models/emonet-wide
+
+re-releases an exported model whose checkpoint is gone (`runs/` does not outlive a machine)
+averaged over zoomed copies too (`tta.zoom_averaged_graph`): evaluated, carded (the source card's
+training row and commands kept), parity-checked against the source graph run on the zoomed faces,
+then measured and calibrated as below.
+
 Writes `<out>.onnx` (+ `.parity.json`), `<out>.md` and `<out>.confusion.png`. The accuracy
 recorded in the ONNX metadata is the one measured here, with the same mirror averaging as the
 exported graph. Last, the model is calibrated (`emotrain.calibrate`: a temperature fitted on the
@@ -16,19 +23,26 @@ goes into the card; `--no-end-to-end` skips it.
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import shlex
 import sys
 from pathlib import Path
 
-from . import calibrate, end_to_end, evaluate, export, tta
+import numpy as np
+
+from . import calibrate, data, end_to_end, evaluate, export, models, tta
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, nargs="+", help="best.pt; several make one ensemble model")
-    p.add_argument("--name", required=True)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", nargs="+", help="best.pt; several make one ensemble model")
+    source.add_argument("--model", help="an exported .onnx (its card next to it) whose checkpoint is gone, "
+                                        "re-released averaged over --zoom-tta")
+    p.add_argument("--name", default=None, help="display name (needed with --checkpoint; default: the model's)")
     p.add_argument("--out", required=True, help="path prefix, e.g. ../models/emonet")
-    p.add_argument("--train-command", required=True, help="the command that trained the checkpoint (for the card)")
+    p.add_argument("--train-command", default=None, help="the command that trained the checkpoint (for the card)")
     p.add_argument("--no-flip-tta", action="store_true")
     p.add_argument("--zoom-tta", type=tta.zoom_scale, nargs="+", default=None, metavar="SCALE",
                    help="average over copies zoomed by these scales too (emotrain.tta; e.g. 1.0 1.05)")
@@ -38,17 +52,27 @@ def main(argv=None) -> None:
     p.add_argument("--no-end-to-end", action="store_true", help="leave out the end-to-end accuracy")
     args = p.parse_args(argv)
 
-    tta_args = ["--no-flip-tta"] if args.no_flip_tta else []
-    if args.zoom_tta:
-        tta_args += ["--zoom-tta", *map(str, args.zoom_tta)]
     release_command = "python -m emotrain.release " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    eval_args = ["--checkpoint", *args.checkpoint, "--out", args.out, "--name", args.name,
-                 "--train-command", args.train_command, "--export-command", release_command, *tta_args]
-    if args.data:
-        eval_args += ["--data", args.data]
-    summary = evaluate.main(eval_args)
-    export.main(["--checkpoint", *args.checkpoint, "--out", args.out + ".onnx", "--name", args.name,
-                 "--accuracy", f"{summary['accuracy']:.6f}", *tta_args])
+    if args.model:
+        if not args.zoom_tta or tuple(args.zoom_tta) == tta.NO_ZOOM:
+            p.error("--model re-releases a model averaged over zooms: give --zoom-tta (e.g. 0.92 1.0 1.1)")
+        if args.no_flip_tta or args.train_command:
+            p.error("--model keeps the model's mirror averaging and its card's training command")
+        release_zoomed(Path(args.model), Path(args.out), args.name, tuple(args.zoom_tta), args.data or data.DEFAULT_DATA,
+                       release_command)
+    else:
+        if not args.name or not args.train_command:
+            p.error("--checkpoint needs --name and --train-command")
+        tta_args = ["--no-flip-tta"] if args.no_flip_tta else []
+        if args.zoom_tta:
+            tta_args += ["--zoom-tta", *map(str, args.zoom_tta)]
+        eval_args = ["--checkpoint", *args.checkpoint, "--out", args.out, "--name", args.name,
+                     "--train-command", args.train_command, "--export-command", release_command, *tta_args]
+        if args.data:
+            eval_args += ["--data", args.data]
+        summary = evaluate.main(eval_args)
+        export.main(["--checkpoint", *args.checkpoint, "--out", args.out + ".onnx", "--name", args.name,
+                     "--accuracy", f"{summary['accuracy']:.6f}", *tta_args])
     add_latency_to_card(Path(args.out + ".md"), Path(args.out + ".onnx"))
     if not args.no_calibrate:
         calibrate_args = ["--model", args.out + ".onnx", "--command",
@@ -66,6 +90,74 @@ def main(argv=None) -> None:
         else:
             print(f"end-to-end accuracy NOT measured: {args.emocam} not built; afterwards run "
                   f"python -m emotrain.end_to_end {' '.join(e2e_args)}")
+
+
+def card_parts(card: str) -> tuple[str, list[str]]:
+    """A card's training row and the commands of its "How it was made" block."""
+    training = re.search(r"^\| training \|.*$", card, re.MULTILINE)
+    made = re.search(r"^## How it was made\n.*?^```\n(.*?)^```", card, re.MULTILINE | re.DOTALL)
+    if not training or not made:
+        raise ValueError("no training row or no \"How it was made\" block")
+    return training.group(0), made.group(1).rstrip("\n").split("\n")
+
+
+def release_zoomed(source_path: Path, out: Path, name: str | None, zooms: tuple[float, ...], data_path: str,
+                   command: str) -> dict:
+    """Writes `<out>.onnx`, its parity file, card and confusion matrix: the model at
+    `source_path` (uncalibrated) averaged over `zooms`. Nothing is written when a check fails;
+    the source may be `<out>.onnx` itself."""
+    source = calibrate.load_model(source_path)
+    labels = calibrate.fer_labels_of(source, source_path)
+    source_card = source_path.with_suffix(".md")
+    try:
+        training_row, commands = card_parts(source_card.read_text())
+        graph = tta.zoom_averaged_graph(calibrate.strip_temperature(source), zooms)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"cannot re-release {source_path} (card {source_card}): {error}") from error
+    meta = calibrate.metadata(graph)
+    if name:
+        calibrate._set_metadata(graph, "display_name", name)
+    name = calibrate.metadata(graph)["display_name"]
+
+    (val_faces, val_truth), (test_faces, test_truth) = calibrate.load_splits(data_path, labels)
+    seen_validation = calibrate.trained_on_validation(meta)
+    val_accuracy = None if seen_validation else float(
+        (calibrate.run_logits(graph, calibrate.faces_to_inputs(val_faces)).argmax(1) == val_truth).mean())
+    predicted = calibrate.run_logits(graph, calibrate.faces_to_inputs(test_faces)).argmax(1)
+
+    # Parity: the new graph against the source graph run on each zoomed copy (the source matched
+    # PyTorch within the same tolerance when it was exported).
+    faces = export.parity_faces()
+    inputs = calibrate.faces_to_inputs(faces)
+    uncalibrated = calibrate.strip_temperature(source)
+    expected = calibrate.softmax(np.mean([calibrate.run_logits(uncalibrated, tta.zoomed_inputs(inputs, z)) for z in zooms],
+                                         axis=0, dtype=np.float64))
+    got = calibrate.softmax(calibrate.run_logits(graph, inputs).astype(np.float64))
+    diff = float(np.abs(got - expected).max())
+    if diff > export.PARITY_TOLERANCE:
+        raise SystemExit(f"parity check failed: the zoom-averaged graph and the source graph on zoomed faces differ by "
+                         f"{diff:.2e} (> {export.PARITY_TOLERANCE}): nothing written")
+
+    arch = meta["architecture"]
+    summary = evaluate.write_card(
+        out, name, arch, models.DESCRIPTIONS.get(arch, "see training/emotrain/models.py"), int(meta["params"]),
+        int(meta["macs"]), labels, json.loads(meta["flip_tta"]), zooms,
+        evaluate.selection_row_for("publictest" if seen_validation else "validation", labels, val_accuracy, len(val_truth)),
+        predicted, test_truth, training_row, "", [*commands, command], val_accuracy)
+    calibrate._set_metadata(graph, "publictest_accuracy", f"{summary['accuracy']:.4f}")
+    parity = {"faces": faces.reshape(len(faces), -1).tolist(), "probabilities": expected.tolist(),
+              "max_abs_diff_onnxruntime": diff}
+    model_path = out.with_suffix(".onnx")
+    calibrate._write_atomically(model_path, lambda tmp: onnx_save(graph, tmp))
+    calibrate._write_atomically(out.with_suffix(".parity.json"), lambda tmp: tmp.write_text(json.dumps(parity)))
+    print(f"wrote {model_path} ({name}, zooms {list(zooms)}); parity with the source graph on zoomed faces {diff:.2e}")
+    return summary
+
+
+def onnx_save(model, path: Path) -> None:
+    import onnx
+
+    onnx.save(model, str(path))
 
 
 def latency_per_face_ms(onnx_path: Path, runs: int = 300) -> tuple[float, float]:

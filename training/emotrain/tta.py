@@ -21,6 +21,8 @@ import math
 from pathlib import Path
 
 import numpy as np
+import onnx
+from onnx import helper, numpy_helper
 import torch
 
 from . import preprocess
@@ -99,6 +101,68 @@ class TestTimeAveraged(torch.nn.Module):
             return self.net(x)
         logits = self.net(torch.cat(views, 0))
         return logits.reshape(len(views), -1, logits.shape[1]).mean(0)
+
+
+def zoom_averaged_graph(model: onnx.ModelProto, zooms: tuple[float, ...]) -> onnx.ModelProto:
+    """An exported graph (input `face` (N, 1, 48, 48), output `logits` (N, C), its own mirror
+    averaging inside, no temperature) averaged over the face zoomed by `zooms`: the same two
+    MatMuls per zoom as `TestTimeAveraged`, all zooms through the graph as one batch, the mean of
+    their logits. The same model as an export with `--zoom-tta`, for a model whose checkpoint is
+    gone (`release --model`). Metadata are kept, `zoom_tta` added."""
+    from . import calibrate, export
+
+    meta = calibrate.metadata(model)
+    if calibrate.TEMPERATURE_KEY in meta:
+        raise ValueError("the graph has a temperature: strip_temperature first (zooms average the uncalibrated logits)")
+    if export.ZOOM_TTA_KEY in meta:
+        raise ValueError(f"the graph already averages over zooms {meta[export.ZOOM_TTA_KEY]}")
+    if tuple(zooms) == NO_ZOOM or not zooms:
+        raise ValueError("zooms besides 1.0 are needed to average over")
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    if len(graph.input) != 1 or len(graph.output) != 1:
+        raise ValueError("expected one input and one output")
+    face, logits = graph.input[0].name, graph.output[0].name
+    try:
+        classes = len(json.loads(meta["labels"]))
+    except (KeyError, TypeError, json.JSONDecodeError) as error:
+        raise ValueError(f"the graph's metadata has no readable labels (the class count): {error}") from error
+    face_views, logits_views = f"{face}_zoom_views", f"{logits}_zoom_views"
+    for node in graph.node:
+        node.input[:] = [face_views if name == face else name for name in node.input]
+        node.output[:] = [logits_views if name == logits else name for name in node.output]
+        node.input[:] = [logits_views if name == logits else name for name in node.input]
+
+    before, views = [], []
+    for i, zoom in enumerate(zooms):
+        if zoom == 1.0:
+            views.append(face)
+            continue
+        matrix = zoom_matrix(zoom).numpy()
+        rows, columns, half = f"zoom_{i}_rows", f"zoom_{i}_columns", f"{face}_zoom_{i}_rows"
+        graph.initializer.extend([numpy_helper.from_array(matrix, rows),
+                                  numpy_helper.from_array(np.ascontiguousarray(matrix.T), columns)])
+        before += [helper.make_node("MatMul", [rows, face], [half], name=f"zoom_{i}_rows"),
+                   helper.make_node("MatMul", [half, columns], [f"{face}_zoom_{i}"], name=f"zoom_{i}_columns")]
+        views.append(f"{face}_zoom_{i}")
+    before.append(helper.make_node("Concat", views, [face_views], name="zoom_views", axis=0))
+
+    per_zoom, shape = f"{logits}_per_zoom", "zoom_views_shape"
+    graph.initializer.append(numpy_helper.from_array(np.array([len(zooms), -1, classes], dtype=np.int64), shape))
+    after = [helper.make_node("Reshape", [logits_views, shape], [per_zoom], name="zoom_views_apart")]
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset >= 18:  # ReduceMean's axes became an input in opset 18
+        graph.initializer.append(numpy_helper.from_array(np.array([0], dtype=np.int64), "zoom_axis"))
+        after.append(helper.make_node("ReduceMean", [per_zoom, "zoom_axis"], [logits], name="zoom_mean", keepdims=0))
+    else:
+        after.append(helper.make_node("ReduceMean", [per_zoom], [logits], name="zoom_mean", axes=[0], keepdims=0))
+    nodes = [*before, *graph.node, *after]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    del graph.value_info[:]  # shapes inside now carry the views' batch; let ONNX Runtime infer them
+    calibrate._set_metadata(model, export.ZOOM_TTA_KEY, json.dumps([float(z) for z in zooms]))
+    onnx.checker.check_model(model)
+    return model
 
 
 def validation_accuracies(model_paths: list[Path], zooms: tuple[float, ...], data_path: str, threads: int = 1) -> dict:

@@ -146,3 +146,61 @@ def test_the_tta_command_measures_models_and_their_mean_on_the_validation_split(
     onnx.save(seven, str(tmp_path / "seven.onnx"))
     with pytest.raises(SystemExit, match="its labels are not those of"):
         tta.main(["--model", str(paths[0]), str(tmp_path / "seven.onnx"), "--zooms", "1.0", "--data", str(csv_path)])
+
+
+def test_release_of_an_exported_model_averaged_over_zooms_is_the_zoom_export(tmp_path: Path, capsys):
+    """`release --model` (a model whose checkpoint is gone) gives the graph an export with
+    `--zoom-tta` gives, carded from the source card, and refuses what it cannot do without writing."""
+    from emotrain import calibrate, release
+    from test_train import write_fake_csv
+
+    csv_path = tmp_path / "fer2013.csv"
+    write_fake_csv(csv_path, np.random.default_rng(5))
+    torch.manual_seed(3)
+    net = models.build("emonet-tiny", 6).eval()
+    head = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        head.weight.mul_(200)
+    labels, zooms = ["angry", "fear", "happy", "sad", "surprise", "neutral"], (1.0, 1.05)
+    reference = tmp_path / "reference.onnx"
+    export.export(net, reference, export.metadata_for("emonet-tiny", labels, "Ref", True, None, net, "validation", zooms),
+                  flip_tta=True, zooms=zooms)
+    source = tmp_path / "source.onnx"
+    export.export(net, source, export.metadata_for("emonet-tiny", labels, "Source", True, 0.5, net, "validation"), flip_tta=True)
+    onnx.save(calibrate.apply_temperature(onnx.load(str(source)), 0.8), str(source))  # shipped models are calibrated
+    source.with_suffix(".md").write_text("# Source\n\n| | |\n|---|---|\n| training | best at epoch 3 of 3 |\n\n"
+                                         "## How it was made\n\n```\ntrain it\nrelease it\n```\n")
+    before = {p: p.read_bytes() for p in tmp_path.glob("source.*")}
+    out = tmp_path / "zoomed"
+    release.main(["--model", str(source), "--zoom-tta", "1.0", "1.05", "--out", str(out), "--data", str(csv_path),
+                  "--no-calibrate", "--no-end-to-end"])
+
+    assert {p: p.read_bytes() for p in tmp_path.glob("source.*")} == before
+    written = onnx.load(str(out.with_suffix(".onnx")))
+    meta = calibrate.metadata(written)
+    assert json.loads(meta[export.ZOOM_TTA_KEY]) == [1.0, 1.05] and meta["display_name"] == "Source"
+    assert calibrate.TEMPERATURE_KEY not in meta  # zooms average the uncalibrated logits; calibrate fits T again
+    inputs = calibrate.faces_to_inputs(export.parity_faces())
+    expected = calibrate.run_logits(onnx.load(str(reference)), inputs)
+    assert np.abs(calibrate.run_logits(written, inputs) - expected).max() < 1e-5
+    assert not np.allclose(expected, calibrate.run_logits(calibrate.strip_temperature(onnx.load(str(source))), inputs),
+                           atol=1e-4)
+    parity = json.loads(out.with_suffix(".parity.json").read_text())
+    assert np.abs(np.asarray(parity["probabilities"]) - calibrate.softmax(expected.astype(np.float64))).max() < 1e-5
+    card = out.with_suffix(".md").read_text()
+    assert "| training | best at epoch 3 of 3 |" in card and "(x4: the graph runs 2 zooms, each also mirrored)" in card
+    assert "| validation accuracy |" in card and "latency per face" in card
+    assert "train it\nrelease it\npython -m emotrain.release --model" in card
+    assert f"| **PublicTest accuracy** | **{float(meta['publictest_accuracy']):.2%}**" in card
+    check_with_app(out.with_suffix(".onnx"), tmp_path)
+
+    # Refused, nothing written: a model already averaged over zooms, no zooms, a model without its card.
+    bare = tmp_path / "bare.onnx"
+    export.export(net, bare, export.metadata_for("emonet-tiny", labels, "Bare", True, 0.5, net, "validation"), flip_tta=True)
+    for argv, message in ((["--model", str(out.with_suffix(".onnx")), "--zoom-tta", "0.9", "1.0"], "already averages over zooms"),
+                          (["--model", str(source), "--zoom-tta", "1.0"], None),
+                          (["--model", str(bare), "--zoom-tta", "0.9", "1.0"], "bare.md")):
+        with pytest.raises(SystemExit, match=message):
+            release.main([*argv, "--out", str(tmp_path / "refused"), "--data", str(csv_path), "--no-end-to-end"])
+    assert not list(tmp_path.glob("refused*"))
+    assert "give --zoom-tta" in capsys.readouterr().err

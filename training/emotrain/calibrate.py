@@ -179,7 +179,8 @@ def _rename_tensor(graph: onnx.GraphProto, old: str, new: str) -> None:
             info.name = new
 
 
-def _set_metadata(model: onnx.ModelProto, key: str, value: str | None) -> None:
+def set_metadata(model: onnx.ModelProto, key: str, value: str | None) -> None:
+    """Sets metadata `key` of `model` in place (None: removes it), keeping every other key."""
     kept = [(p.key, p.value) for p in model.metadata_props if p.key != key]
     del model.metadata_props[:]
     for k, v in kept:
@@ -213,7 +214,7 @@ def strip_temperature(model: onnx.ModelProto) -> onnx.ModelProto:
     for init in [i for i in graph.initializer if i.name == node.input[1]]:
         graph.initializer.remove(init)
     _rename_tensor(graph, uncalibrated, output)
-    _set_metadata(model, TEMPERATURE_KEY, None)
+    set_metadata(model, TEMPERATURE_KEY, None)
     return model
 
 
@@ -233,7 +234,7 @@ def apply_temperature(model: onnx.ModelProto, temperature: float) -> onnx.ModelP
     _rename_tensor(graph, output, uncalibrated)
     graph.initializer.append(numpy_helper.from_array(np.array(temperature, dtype=np.float32), INITIALIZER_NAME))
     graph.node.append(helper.make_node("Div", [uncalibrated, INITIALIZER_NAME], [output], name=NODE_NAME))
-    _set_metadata(model, TEMPERATURE_KEY, f"{temperature:.{T_DECIMALS}f}")
+    set_metadata(model, TEMPERATURE_KEY, f"{temperature:.{T_DECIMALS}f}")
     onnx.checker.check_model(model)
     return model
 

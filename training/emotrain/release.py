@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from . import calibrate, data, end_to_end, evaluate, export, models, tta
 
@@ -116,7 +117,7 @@ def release_zoomed(source_path: Path, out: Path, name: str | None, zooms: tuple[
         raise SystemExit(f"cannot re-release {source_path} (card {source_card}): {error}") from error
     meta = calibrate.metadata(graph)
     if name:
-        calibrate._set_metadata(graph, "display_name", name)
+        calibrate.set_metadata(graph, "display_name", name)
     name = calibrate.metadata(graph)["display_name"]
 
     (val_faces, val_truth), (test_faces, test_truth) = calibrate.load_splits(data_path, labels)
@@ -144,20 +145,14 @@ def release_zoomed(source_path: Path, out: Path, name: str | None, zooms: tuple[
         int(meta["macs"]), labels, json.loads(meta["flip_tta"]), zooms,
         evaluate.selection_row_for("publictest" if seen_validation else "validation", labels, val_accuracy, len(val_truth)),
         predicted, test_truth, training_row, "", [*commands, command], val_accuracy)
-    calibrate._set_metadata(graph, "publictest_accuracy", f"{summary['accuracy']:.4f}")
+    calibrate.set_metadata(graph, "publictest_accuracy", f"{summary['accuracy']:.4f}")
     parity = {"faces": faces.reshape(len(faces), -1).tolist(), "probabilities": expected.tolist(),
               "max_abs_diff_onnxruntime": diff}
     model_path = out.with_suffix(".onnx")
-    calibrate._write_atomically(model_path, lambda tmp: onnx_save(graph, tmp))
+    calibrate._write_atomically(model_path, lambda tmp: onnx.save(graph, str(tmp)))
     calibrate._write_atomically(out.with_suffix(".parity.json"), lambda tmp: tmp.write_text(json.dumps(parity)))
     print(f"wrote {model_path} ({name}, zooms {list(zooms)}); parity with the source graph on zoomed faces {diff:.2e}")
     return summary
-
-
-def onnx_save(model, path: Path) -> None:
-    import onnx
-
-    onnx.save(model, str(path))
 
 
 def latency_per_face_ms(onnx_path: Path, runs: int = 300) -> tuple[float, float]:

@@ -160,7 +160,7 @@ def zoom_averaged_graph(model: onnx.ModelProto, zooms: tuple[float, ...]) -> onn
     del graph.node[:]
     graph.node.extend(nodes)
     del graph.value_info[:]  # shapes inside now carry the views' batch; let ONNX Runtime infer them
-    calibrate._set_metadata(model, export.ZOOM_TTA_KEY, json.dumps([float(z) for z in zooms]))
+    calibrate.set_metadata(model, export.ZOOM_TTA_KEY, json.dumps([float(z) for z in zooms]))
     onnx.checker.check_model(model)
     return model
 

@@ -7,7 +7,6 @@ skipped, with a notice, when the binary or ONNX Runtime is missing.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 

@@ -112,13 +112,13 @@ def release_zoomed(source_path: Path, out: Path, name: str | None, zooms: tuple[
     source_card = source_path.with_suffix(".md")
     try:
         training_row, commands = card_parts(source_card.read_text())
-        graph = tta.zoom_averaged_graph(calibrate.strip_temperature(source), zooms)
+        uncalibrated = calibrate.strip_temperature(source)
+        graph = tta.zoom_averaged_graph(uncalibrated, zooms)
     except (OSError, ValueError) as error:
         raise SystemExit(f"cannot re-release {source_path} (card {source_card}): {error}") from error
     meta = calibrate.metadata(graph)
-    if name:
-        calibrate.set_metadata(graph, "display_name", name)
-    name = calibrate.metadata(graph)["display_name"]
+    name = name or meta["display_name"]
+    calibrate.set_metadata(graph, "display_name", name)
 
     (val_faces, val_truth), (test_faces, test_truth) = calibrate.load_splits(data_path, labels)
     seen_validation = calibrate.trained_on_validation(meta)
@@ -130,7 +130,6 @@ def release_zoomed(source_path: Path, out: Path, name: str | None, zooms: tuple[
     # PyTorch within the same tolerance when it was exported).
     faces = export.parity_faces()
     inputs = calibrate.faces_to_inputs(faces)
-    uncalibrated = calibrate.strip_temperature(source)
     expected = calibrate.softmax(np.mean([calibrate.run_logits(uncalibrated, tta.zoomed_inputs(inputs, z)) for z in zooms],
                                          axis=0, dtype=np.float64))
     got = calibrate.softmax(calibrate.run_logits(graph, inputs).astype(np.float64))

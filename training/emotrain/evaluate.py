@@ -60,7 +60,9 @@ def training_summary(ckpt: dict) -> str:
     # best.pt holds the history up to the best epoch; the schedule may have run on after it.
     return (f"best at epoch {best['epoch']} of a {targs['epochs']}-epoch schedule, {minutes:.0f} min of training up to it on {where}"
             f"{', bfloat16 autocast' if targs.get('bf16') else ''}, batch {targs['batch']}, SGD+Nesterov peak lr "
-            f"{targs['lr']}, cosine, label smoothing {targs['label_smoothing']}, seed {targs['seed']}")
+            f"{targs['lr']}, cosine, label smoothing {targs['label_smoothing']}"
+            f"{', weights averaged over the steps (EMA ' + str(targs['ema_decay']) + ')' if targs.get('ema_decay') else ''}"
+            f", seed {targs['seed']}")
 
 
 def members_section(checkpoints: list[dict]) -> str:

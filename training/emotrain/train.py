@@ -54,8 +54,14 @@ def parse_args(argv=None):
     p.add_argument("--mix", default="none", choices=["none", "mixup", "cutmix"],
                    help="mix pairs of training faces: mixup (weighted mean) or CutMix (a pasted rectangle)")
     p.add_argument("--mix-alpha", type=float, default=1.0, help="Beta(alpha, alpha) of the mixing weight")
+    p.add_argument("--ema-decay", type=float, default=0.0, metavar="DECAY",
+                   help="select and save an exponential moving average of the weights and batch-norm statistics "
+                        "(e.g. 0.999: about the last 1000 steps) instead of the last step's weights; 0: off")
     p.add_argument("--out", required=True, help="run folder for checkpoints and the log")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not 0.0 <= args.ema_decay < 1.0:
+        p.error(f"--ema-decay {args.ema_decay}: must be in [0, 1) (0 turns it off)")
+    return args
 
 
 # The history key of the selection accuracy; checkpoints from before the validation split have
@@ -132,6 +138,17 @@ def lr_at(step: int, steps_per_epoch: int, epochs: int, peak: float) -> float:
     return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def weight_average(model: torch.nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel | None:
+    """The exponential moving average of `model`'s weights and buffers (batch-norm statistics), or
+    None when `decay` is 0. The late epochs of a run swing by half a point of validation accuracy
+    from one epoch to the next; the average of the last steps' weights is steadier, and what is
+    selected and saved is then the average."""
+    if not decay:
+        return None
+    return torch.optim.swa_utils.AveragedModel(
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.threads:
@@ -168,12 +185,18 @@ def main(argv=None) -> None:
     torch.manual_seed(args.seed)
     model = models.build(args.arch, len(labels)).to(device).to(memory_format=torch.channels_last)
     opt = make_optimizer(model, args)
+    averaged = weight_average(model, args.ema_decay)
     state = {"epoch": 0, "best_acc": 0.0, "train_seconds": 0.0, "history": []}
     last = out / "last.pt"
     if last.exists():
         ckpt = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
+        if (averaged is None) != ("averaged" not in ckpt):
+            raise SystemExit(f"{last} was trained {'without' if 'averaged' not in ckpt else 'with'} --ema-decay: "
+                             f"resume it as it was, or use a new --out")
+        if averaged is not None:
+            averaged.load_state_dict(ckpt["averaged"])
         state = ckpt["state"]
         # Checkpoints from before the validation split were all selected on PublicTest.
         resumed_selection = ckpt["meta"].get("selected_on", "publictest")
@@ -206,12 +229,15 @@ def main(argv=None) -> None:
             y = train_labels[idx].to(device)
             loss, logits = training_step(model, opt, train_t[idx], y, gen, device, args,
                                          None if teacher_lp is None else teacher_lp[idx].to(device))
+            if averaged is not None:
+                averaged.update_parameters(model)
             loss_sum += loss.item()
             correct += (logits.argmax(1) == y).sum().item()
             if i % 100 == 0:
                 print(f"  epoch {epoch + 1} step {i}/{steps_per_epoch} loss {loss.item():.3f}", flush=True)
         seconds = time.monotonic() - t0
-        probs = predict(model, select_x, device)
+        selected = model if averaged is None else averaged.module
+        probs = predict(selected, select_x, device)
         acc = float((probs.argmax(1) == select_y).mean())
         record = {"epoch": epoch + 1, "train_loss": loss_sum / steps_per_epoch,
                   "train_acc": correct / (steps_per_epoch * args.batch), SELECTION_KEYS[args.select_on]: acc,
@@ -223,8 +249,11 @@ def main(argv=None) -> None:
                 "selected_on": args.select_on, "validation_rule": data.VALIDATION_RULE}
         if acc > state["best_acc"]:
             state["best_acc"] = acc
-            torch.save({"model": model.state_dict(), "meta": meta, "state": state}, out / "best.pt")
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state, "meta": meta}, last)
+            torch.save({"model": selected.state_dict(), "meta": meta, "state": state}, out / "best.pt")
+        resumable = {"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state, "meta": meta}
+        if averaged is not None:
+            resumable["averaged"] = averaged.state_dict()
+        torch.save(resumable, last)
         print(f"epoch {epoch + 1}/{args.epochs}: loss {record['train_loss']:.3f} train {record['train_acc']:.3f} "
               f"{select_name} {acc:.4f} (best {state['best_acc']:.4f}) {seconds / 60:.1f} min", flush=True)
         (out / "history.json").write_text(json.dumps(state, indent=1))

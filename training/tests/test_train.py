@@ -57,6 +57,38 @@ def test_resuming_with_another_selection_split_is_refused(tmp_path: Path):
         train.main(common + ["--epochs", "2", "--select-on", "publictest"])
 
 
+def test_ema_run_selects_and_saves_the_averaged_weights_and_resumes_them(tmp_path: Path):
+    csv_path = tmp_path / "fer2013.csv"
+    write_fake_csv(csv_path, np.random.default_rng(2))
+    out = tmp_path / "run"
+    common = ["--arch", "emonet-tiny", "--data", str(csv_path), "--batch", "8", "--threads", "1", "--out", str(out),
+              "--select-on", "publictest", "--ema-decay", "0.5"]
+    train.main(common + ["--epochs", "1"])
+    last = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
+    averaged = {k.removeprefix("module."): v for k, v in last["averaged"].items() if k.startswith("module.")}
+    assert averaged.keys() == best["model"].keys() == last["model"].keys()
+    # best.pt holds the average (what was scored), not the last step's weights.
+    assert all(torch.equal(best["model"][k], averaged[k]) for k in averaged)
+    assert any(not torch.equal(last["model"][k], averaged[k]) for k in averaged if averaged[k].is_floating_point())
+    # A saved average loads into the network as any checkpoint does.
+    models.build("emonet-tiny", 6).load_state_dict(best["model"])
+
+    train.main(common + ["--epochs", "2"])
+    resumed = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    assert resumed["averaged"]["n_averaged"].item() == 2 * last["averaged"]["n_averaged"].item()
+    without = [a for a in common if a not in ("--ema-decay", "0.5")]
+    with pytest.raises(SystemExit, match="with --ema-decay"):
+        train.main(without + ["--epochs", "3"])
+
+
+@pytest.mark.parametrize("decay", ["1", "-0.1", "1.5"])
+def test_ema_decay_outside_0_1_is_a_usage_error(decay: str, capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--out", "x", "--ema-decay", decay])
+    assert "--ema-decay" in capsys.readouterr().err
+
+
 def test_validation_split_is_stratified_disjoint_and_independent_of_order():
     rng = np.random.default_rng(2)
     labels = np.repeat(np.arange(6), [400, 60, 700, 500, 300, 450])

@@ -2,7 +2,9 @@
 mixup / CutMix of pairs of images (`train --mix`).
 
 Doing it on the whole batch with `affine_grid`/`grid_sample` costs a few ms per batch, where a
-per-image PIL pipeline in DataLoader workers would compete with training for the two cores.
+per-image PIL pipeline in DataLoader workers would compete with training for the two cores. The
+random draws come from a CPU generator (the same numbers on any machine); the pixels stay on
+whatever device the batch is on.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ def random_affine(x: torch.Tensor, gen: torch.Generator, zoom: float = 0.2, shea
     b = (-sin + cos * sh) / scale
     c = (sin / scale) * flip
     d = (cos + sin * sh) / scale
-    theta = torch.stack([torch.stack([a, b, tx], 1), torch.stack([c, d, ty], 1)], 1)
+    theta = torch.stack([torch.stack([a, b, tx], 1), torch.stack([c, d, ty], 1)], 1).to(x.device)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
@@ -50,7 +52,7 @@ def random_erasing(x: torch.Tensor, gen: torch.Generator, p: float = 0.25, max_f
     xs = torch.arange(w).view(1, 1, w)
     box = (ys >= y0.view(n, 1, 1)) & (ys < (y0 + eh).view(n, 1, 1)) & (xs >= x0.view(n, 1, 1)) & (xs < (x0 + ew).view(n, 1, 1))
     box &= ~keep.view(n, 1, 1)
-    return x.masked_fill(box.unsqueeze(1), 0.0)
+    return x.masked_fill(box.unsqueeze(1).to(x.device), 0.0)
 
 
 def mix_pairs(x: torch.Tensor, gen: torch.Generator, kind: str, alpha: float) -> tuple[torch.Tensor, torch.Tensor, float]:

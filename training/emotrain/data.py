@@ -79,6 +79,14 @@ def _from_csv(csv_path: Path, split: str, labels: list[str]) -> tuple[np.ndarray
     return np.stack(images), np.asarray(targets, dtype=np.int64)
 
 
+def cache_path(data: str | Path, split: str, labels: list[str], cache_dir: Path) -> Path:
+    """Where `load_split` keeps (and looks for) the decoded arrays of `split` of `data`. A cache
+    written there by other means (`gpu_round`, on a machine without the PNGs) is read as if
+    decoded from `data`."""
+    key = hashlib.sha1(f"{Path(data).resolve()}|{split}|{','.join(labels)}".encode()).hexdigest()[:12]
+    return cache_dir / f"{split}-{len(labels)}-{key}.npz"
+
+
 def load_split(data: str | Path, split: str, labels: list[str], cache_dir: Path | None = None):
     """Loads `split` ('train' or 'test') from a folder tree or a fer2013.csv file."""
     if split not in CSV_USAGE:
@@ -86,8 +94,7 @@ def load_split(data: str | Path, split: str, labels: list[str], cache_dir: Path 
     data = Path(data)
     cache = None
     if cache_dir is not None:
-        key = hashlib.sha1(f"{data.resolve()}|{split}|{','.join(labels)}".encode()).hexdigest()[:12]
-        cache = cache_dir / f"{split}-{len(labels)}-{key}.npz"
+        cache = cache_path(data, split, labels, cache_dir)
         if cache.exists():
             arrays = np.load(cache)
             return arrays["images"], arrays["labels"]

@@ -1,4 +1,4 @@
-"""Knowledge distillation from shipped ONNX models (`train --teacher`).
+"""Knowledge distillation from shipped ONNX models or trained checkpoints (`train --teacher`).
 
 The teachers' answers are computed once per training image (the clean face, mirror-averaged as
 the exported graphs do, temperature stripped) and cached; the student then learns from them on
@@ -17,7 +17,7 @@ import onnx
 import torch
 import torch.nn.functional as F
 
-from . import calibrate, tta
+from . import calibrate, models, preprocess, tta
 
 
 class TeacherError(ValueError):
@@ -34,14 +34,45 @@ def check_teacher(model: onnx.ModelProto, path: Path, labels: list[str]) -> None
                            "it would leak the validation labels into the student")
 
 
+@torch.no_grad()
+def checkpoint_logits(path: Path, images_u8: np.ndarray, labels: list[str], device: torch.device,
+                      zooms: tuple[float, ...] = tta.NO_ZOOM, batch: int = 512) -> np.ndarray:
+    """A trained checkpoint's (`best.pt`) logits (N, C) on `images_u8`, averaged over the mirror
+    image and `zooms` as its export would average them. Computed on `device`, not cached: this is
+    the teacher of a run on the machine that just trained it (`gpu_round`), where scoring the
+    training faces takes seconds."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    meta = ckpt.get("meta", {})
+    if meta.get("labels") != labels:
+        raise TeacherError(f"{path}: its labels {meta.get('labels')} are not this run's {labels}")
+    if meta.get("selected_on") != "validation":
+        raise TeacherError(f"{path}: not trained with the validation split held out; "
+                           "it would leak the validation labels into the student")
+    net = models.build(meta["arch"], len(labels))
+    net.load_state_dict(ckpt["model"])
+    averaged = tta.TestTimeAveraged(net.eval(), True, zooms).to(device)
+    out = []
+    for start in range(0, len(images_u8), batch):
+        x = preprocess.to_tensor(images_u8[start:start + batch]).to(device)
+        out.append(averaged(x).float().cpu().numpy())
+    return np.concatenate(out)
+
+
 def teacher_log_probs(paths: list[Path], images_u8: np.ndarray, labels: list[str], cache_dir: Path,
-                      threads: int = 2, zooms: tuple[float, ...] = tta.NO_ZOOM) -> np.ndarray:
+                      threads: int = 2, zooms: tuple[float, ...] = tta.NO_ZOOM,
+                      device: torch.device = torch.device("cpu")) -> np.ndarray:
     """The teachers' mean log-probabilities (N, C) on `images_u8` (the ensemble's answer); with
     `zooms`, each teacher's logits are first averaged over the faces zoomed by each scale (its own
-    mirror averaging applies to each), as an exported graph with `--zoom-tta` would."""
+    mirror averaging applies to each), as an exported graph with `--zoom-tta` would. A teacher is
+    an exported model (.onnx, scored by ONNX Runtime with `threads`, cached in `cache_dir`) or a
+    training checkpoint (.pt, scored on `device`)."""
     inputs = None
     total = np.zeros((len(images_u8), len(labels)), dtype=np.float64)
     for path in paths:
+        if Path(path).suffix == ".pt":
+            logits = checkpoint_logits(Path(path), images_u8, labels, device, zooms)
+            total += calibrate.log_softmax(logits.astype(np.float64))
+            continue
         raw = Path(path).read_bytes()
         model = onnx.ModelProto.FromString(raw)
         check_teacher(model, Path(path), labels)

@@ -56,12 +56,13 @@ def training_summary(ckpt: dict) -> str:
     best = max(history, key=selection_accuracy)
     # Checkpoints from before the device was recorded were all trained on this 2-core CPU.
     device = ckpt["meta"].get("device", "cpu")
-    where = "the 2-core CPU here" if device == "cpu" else device
+    where = "the 2-core CPU here" if device == "cpu" else f"one {ckpt['meta'].get('device_name', device)} GPU"
     # best.pt holds the history up to the best epoch; the schedule may have run on after it.
     return (f"best at epoch {best['epoch']} of a {targs['epochs']}-epoch schedule, {minutes:.0f} min of training up to it on {where}"
             f"{', bfloat16 autocast' if targs.get('bf16') else ''}, batch {targs['batch']}, SGD+Nesterov peak lr "
             f"{targs['lr']}, cosine, label smoothing {targs['label_smoothing']}"
             f"{', weights averaged over the steps (EMA ' + str(targs['ema_decay']) + ')' if targs.get('ema_decay') else ''}"
+            f"{', weights rounded to ' + ckpt['meta']['carried_as'] + ' to travel back from that machine' if ckpt['meta'].get('carried_as') else ''}"
             f", seed {targs['seed']}")
 
 

@@ -7,7 +7,9 @@ held out of training and picks the checkpoint; PublicTest is not read here (`--s
 restores the old behaviour, for reproducing the first shipped models). Each epoch ends with a
 checkpoint (`last.pt`) and, when the selection accuracy improves, `best.pt`.
 Re-running the same command resumes from `last.pt`. `--time-budget-min` stops cleanly (after
-saving) when the next epoch would not fit, so a long schedule can span several sessions.
+saving) when the next epoch would not fit, so a long schedule can span several sessions; with
+`--fit-epochs-to-budget` it instead shortens the schedule after the first epoch so that the whole
+cosine decay fits the budget (for a machine lent for a fixed time, `gpu_round`).
 """
 from __future__ import annotations
 
@@ -40,12 +42,16 @@ def parse_args(argv=None):
                    help="train under bfloat16 autocast (about 2x faster on CPUs with AMX/AVX-512 BF16; "
                         "weights, evaluation and export stay float32)")
     p.add_argument("--time-budget-min", type=float, default=0.0, help="stop (resumably) before exceeding this many minutes")
+    p.add_argument("--fit-epochs-to-budget", action="store_true",
+                   help="after the first epoch, lower --epochs to what --time-budget-min holds at that epoch's pace, "
+                        "so that the schedule ends, learning rate decayed, inside the budget")
     p.add_argument("--limit-train", type=int, default=0, help="use only the first N training images (smoke tests)")
     p.add_argument("--select-on", default="validation", choices=["validation", "publictest"],
                    help="the split that picks best.pt: the held-out 10%% of Training (default), or PublicTest "
                         "(how the first EmoNets were made; it flatters their PublicTest figure)")
-    p.add_argument("--teacher", nargs="+", default=[], metavar="MODEL.onnx",
-                   help="distil from these shipped models (their mean log-probabilities on each training face)")
+    p.add_argument("--teacher", nargs="+", default=[], metavar="MODEL.onnx|best.pt",
+                   help="distil from these shipped models or trained checkpoints "
+                        "(their mean log-probabilities on each training face)")
     p.add_argument("--distill-weight", type=float, default=0.5,
                    help="share of the loss given to the teachers' soft targets (the rest: the labels)")
     p.add_argument("--distill-temperature", type=float, default=4.0, help="softening of the soft targets")
@@ -61,7 +67,17 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if not 0.0 <= args.ema_decay < 1.0:
         p.error(f"--ema-decay {args.ema_decay}: must be in [0, 1) (0 turns it off)")
+    if args.fit_epochs_to_budget and not args.time_budget_min:
+        p.error("--fit-epochs-to-budget needs --time-budget-min")
     return args
+
+
+def fitted_epochs(requested: int, budget_s: float, first_epoch_s: float) -> int:
+    """The epochs that fit `budget_s` when each takes as long as the first did (`first_epoch_s`,
+    its evaluation and checkpoint included). The first epoch is the slowest (warm-up of kernels
+    and caches), so the estimate errs towards ending early. Never more than `requested`, never
+    fewer than the one already done."""
+    return max(1, min(requested, int(budget_s // max(first_epoch_s, 1e-9))))
 
 
 # The history key of the selection accuracy; checkpoints from before the validation split have
@@ -97,13 +113,14 @@ def training_step(model: torch.nn.Module, opt: torch.optim.Optimizer, faces_u8: 
     """One SGD step on a batch of uint8 faces (N, 48, 48) with the recipe's augmentation and loss
     (`args`: bf16, label_smoothing, distill_weight, distill_temperature, mix, mix_alpha). Returns
     (loss, logits)."""
-    x = preprocess.normalize(faces_u8)
+    # On the training device: a GPU then warps the batch too, and only uint8 faces cross the bus.
+    x = preprocess.normalize(faces_u8.to(device))
     x = augment.random_affine(x, gen)
     x = augment.random_erasing(x, gen)
     partner, lam = None, 1.0
     if args.mix != "none":
         x, partner, lam = augment.mix_pairs(x, gen, args.mix, args.mix_alpha)
-    x = x.to(device).contiguous(memory_format=torch.channels_last)
+    x = x.contiguous(memory_format=torch.channels_last)
 
     def loss_towards(rows: torch.Tensor | slice) -> torch.Tensor:
         """The recipe's loss of every output against the targets of faces `rows`."""
@@ -156,6 +173,9 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     device = pick_device()
+    if device.type == "cuda":
+        # Every training batch has the same shape (the last partial batch is dropped).
+        torch.backends.cudnn.benchmark = True
     labels = data.labels_for(args.classes)
     cache = data.CACHE_DIR
     train_x, train_y = data.load_split(args.data, "train", labels, cache)
@@ -176,7 +196,8 @@ def main(argv=None) -> None:
         try:
             teacher_lp = torch.from_numpy(distill.teacher_log_probs([Path(t) for t in args.teacher], train_x, labels, cache,
                                                                     threads=args.threads or 2,
-                                                                    zooms=tuple(args.teacher_zoom_tta)))
+                                                                    zooms=tuple(args.teacher_zoom_tta),
+                                                                    device=device))
         except (distill.TeacherError, OSError) as error:
             raise SystemExit(f"cannot distil: {error}") from error
         agreement = float((teacher_lp.argmax(1).numpy() == train_y).mean())
@@ -198,6 +219,8 @@ def main(argv=None) -> None:
         if averaged is not None:
             averaged.load_state_dict(ckpt["averaged"])
         state = ckpt["state"]
+        # A fitted schedule resumes as fitted, whatever --epochs says.
+        args.epochs = state.get("fitted_epochs", args.epochs)
         # Checkpoints from before the validation split were all selected on PublicTest.
         resumed_selection = ckpt["meta"].get("selected_on", "publictest")
         if resumed_selection != args.select_on:
@@ -221,7 +244,9 @@ def main(argv=None) -> None:
         model.train()
         t0 = time.monotonic()
         order = torch.randperm(len(train_x), generator=gen)
-        loss_sum, correct = 0.0, 0
+        # Summed on the device: reading them every step would wait for the GPU each time.
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
         for i in range(steps_per_epoch):
             idx = order[i * args.batch:(i + 1) * args.batch]
             for group in opt.param_groups:
@@ -231,21 +256,26 @@ def main(argv=None) -> None:
                                          None if teacher_lp is None else teacher_lp[idx].to(device))
             if averaged is not None:
                 averaged.update_parameters(model)
-            loss_sum += loss.item()
-            correct += (logits.argmax(1) == y).sum().item()
+            loss_sum += loss.detach()
+            correct += (logits.argmax(1) == y).sum()
             if i % 100 == 0:
                 print(f"  epoch {epoch + 1} step {i}/{steps_per_epoch} loss {loss.item():.3f}", flush=True)
         seconds = time.monotonic() - t0
         selected = model if averaged is None else averaged.module
         probs = predict(selected, select_x, device)
         acc = float((probs.argmax(1) == select_y).mean())
-        record = {"epoch": epoch + 1, "train_loss": loss_sum / steps_per_epoch,
-                  "train_acc": correct / (steps_per_epoch * args.batch), SELECTION_KEYS[args.select_on]: acc,
+        record = {"epoch": epoch + 1, "train_loss": loss_sum.item() / steps_per_epoch,
+                  "train_acc": correct.item() / (steps_per_epoch * args.batch), SELECTION_KEYS[args.select_on]: acc,
                   "seconds": seconds}
         state["history"].append(record)
         state["epoch"] = epoch + 1
         state["train_seconds"] += seconds
+        if args.fit_epochs_to_budget and "fitted_epochs" not in state:
+            state["fitted_epochs"] = args.epochs = fitted_epochs(args.epochs, args.time_budget_min * 60,
+                                                                 time.monotonic() - started)
+            print(f"schedule fitted to the budget: {args.epochs} epochs", flush=True)
         meta = {"arch": args.arch, "labels": labels, "args": vars(args), "device": device.type,
+                "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
                 "selected_on": args.select_on, "validation_rule": data.VALIDATION_RULE}
         if acc > state["best_acc"]:
             state["best_acc"] = acc

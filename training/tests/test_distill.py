@@ -10,7 +10,7 @@ import onnx
 import pytest
 import torch
 
-from emotrain import calibrate, distill, train
+from emotrain import calibrate, distill, models, train
 
 from test_calibrate import LABELS, synthetic
 from test_train import write_fake_csv
@@ -90,3 +90,25 @@ def test_training_with_a_teacher_records_it_and_a_refused_teacher_stops_the_run(
     assert checkpoint["meta"]["args"]["teacher"] == [str(teacher)]
     with pytest.raises(SystemExit, match="cannot distil"):
         train.main(common + ["--classes", "7", "--teacher", str(teacher), "--out", str(tmp_path / "run7")])
+
+
+def test_a_checkpoint_teaches_as_its_export_would_and_one_that_saw_validation_is_refused(tmp_path: Path):
+    csv_path = tmp_path / "fer2013.csv"
+    write_fake_csv(csv_path, np.random.default_rng(5))
+    run = tmp_path / "teacher"
+    train.main(["--arch", "emonet-tiny", "--data", str(csv_path), "--batch", "8", "--threads", "1",
+                "--epochs", "1", "--out", str(run)])
+    labels = ["angry", "fear", "happy", "sad", "surprise", "neutral"]
+    faces = np.random.default_rng(6).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    log_probs = distill.teacher_log_probs([run / "best.pt"], faces, labels, tmp_path / "cache")
+    # The checkpoint's own mirror-averaged answer, as train.predict (and the export) computes it.
+    _, _, net, _ = models.load_checkpoints([str(run / "best.pt")])
+    expected = train.predict(net, faces, torch.device("cpu"))
+    np.testing.assert_allclose(np.exp(log_probs), expected, atol=1e-5)
+    with pytest.raises(distill.TeacherError, match="labels"):
+        distill.teacher_log_probs([run / "best.pt"], faces, ["angry", "disgust", *labels[1:]], tmp_path / "cache")
+    ckpt = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
+    ckpt["meta"]["selected_on"] = "publictest"
+    torch.save(ckpt, tmp_path / "seen.pt")
+    with pytest.raises(distill.TeacherError, match="validation"):
+        distill.teacher_log_probs([tmp_path / "seen.pt"], faces, labels, tmp_path / "cache")

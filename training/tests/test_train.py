@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import types
 from pathlib import Path
 
 import numpy as np
@@ -214,3 +215,37 @@ def test_mixed_training_step_loss_is_the_mix_of_both_faces_losses(kind: str):
     loss, _ = train.training_step(model, opt, faces, labels, torch.Generator().manual_seed(5), torch.device("cpu"),
                                   args, teacher_log_probs=teacher)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_fitted_epochs_hold_the_budget_at_the_first_epochs_pace():
+    assert train.fitted_epochs(300, budget_s=330, first_epoch_s=4.0) == 82
+    assert train.fitted_epochs(30, budget_s=330, first_epoch_s=4.0) == 30  # never more than asked
+    assert train.fitted_epochs(300, budget_s=10, first_epoch_s=60.0) == 1  # the epoch already done
+
+
+def test_a_fitted_schedule_ends_inside_its_budget_and_resumes_as_fitted(tmp_path: Path, monkeypatch):
+    csv_path = tmp_path / "fer2013.csv"
+    write_fake_csv(csv_path, np.random.default_rng(4))
+    out = tmp_path / "run"
+    # Every reading of the clock moves it 15 s on: the first epoch "takes" a few tens of seconds of
+    # the 2-minute budget, and a few epochs fit, not the 50 asked for.
+    clock = iter(range(0, 10_000, 15))
+    monkeypatch.setattr(train, "time", types.SimpleNamespace(monotonic=lambda: float(next(clock))))
+    common = ["--arch", "emonet-tiny", "--data", str(csv_path), "--batch", "8", "--threads", "1", "--out", str(out),
+              "--time-budget-min", "2", "--fit-epochs-to-budget"]
+    train.main(common + ["--epochs", "50"])
+    state = json.loads((out / "history.json").read_text())
+    assert 1 < state["fitted_epochs"] < 50
+    assert state["epoch"] <= state["fitted_epochs"]
+    best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
+    assert best["meta"]["args"]["epochs"] == state["fitted_epochs"]
+    # Resuming keeps the fitted schedule (the cosine decay it was on), whatever --epochs says.
+    train.main(common + ["--epochs", "50", "--time-budget-min", "100"])
+    resumed = json.loads((out / "history.json").read_text())
+    assert resumed["epoch"] == state["fitted_epochs"]
+
+
+def test_fit_epochs_to_budget_without_a_budget_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--out", "x", "--fit-epochs-to-budget"])
+    assert "--time-budget-min" in capsys.readouterr().err

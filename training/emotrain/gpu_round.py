@@ -117,7 +117,10 @@ def unpack(pieces_dir: Path, out: Path) -> None:
         parts = sorted(pieces_dir.glob(f"{name}.pt.*"), key=lambda p: int(p.name.rsplit(".", 1)[1]))
         if [int(p.name.rsplit(".", 1)[1]) for p in parts] != list(range(len(parts))):
             raise SystemExit(f"{name}: pieces {[p.name for p in parts]} are not 0..{len(parts) - 1}")
-        ckpt = torch.load(io.BytesIO(b"".join(p.read_bytes() for p in parts)), map_location="cpu", weights_only=False)
+        try:
+            ckpt = torch.load(io.BytesIO(b"".join(p.read_bytes() for p in parts)), map_location="cpu", weights_only=False)
+        except Exception as error:  # torch.load raises several kinds on a cut or damaged stream
+            raise SystemExit(f"{name}: its pieces do not join into a checkpoint (a piece missing or cut short?): {error}") from error
         ckpt["model"] = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
         (out / name).mkdir(parents=True, exist_ok=True)
         torch.save(ckpt, out / name / "best.pt")

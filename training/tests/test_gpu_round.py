@@ -55,6 +55,10 @@ def test_a_checkpoint_cut_into_float16_pieces_comes_back_whole(tmp_path: Path, m
         else:
             assert torch.equal(restored, value)
 
+    whole = pieces[-1].read_bytes()
+    pieces[-1].write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(SystemExit, match="do not join"):
+        gpu_round.unpack(tmp_path / "pieces", tmp_path / "runs")
     pieces[-1].unlink()
     (tmp_path / "pieces" / "tiny-6.pt.9").write_bytes(b"x")
     with pytest.raises(SystemExit, match="not 0.."):

@@ -2,7 +2,7 @@
 
 The `device` tool of this workplace lends such a machine now and then: no network, no
 ../shared, a 64 MiB working tree, at most 8 files of 16 MiB coming back per command. So the
-training faces travel as one xz-compressed array (45 MiB), the backbones train side by side on the one GPU
+training faces travel as one xz-compressed array (46.5 MiB), the backbones train side by side on the one GPU
 with their schedules fitted to a fixed budget, and each run's best checkpoint comes back as
 float16 pieces that `unpack` joins into a float32 `best.pt` for `release`.
 

@@ -17,7 +17,7 @@ import onnx
 import torch
 import torch.nn.functional as F
 
-from . import calibrate, models, preprocess, tta
+from . import calibrate, models, tta
 
 
 class TeacherError(ValueError):
@@ -34,28 +34,19 @@ def check_teacher(model: onnx.ModelProto, path: Path, labels: list[str]) -> None
                            "it would leak the validation labels into the student")
 
 
-@torch.no_grad()
 def checkpoint_logits(path: Path, images_u8: np.ndarray, labels: list[str], device: torch.device,
-                      zooms: tuple[float, ...] = tta.NO_ZOOM, batch: int = 512) -> np.ndarray:
+                      zooms: tuple[float, ...] = tta.NO_ZOOM) -> np.ndarray:
     """A trained checkpoint's (`best.pt`) logits (N, C) on `images_u8`, averaged over the mirror
     image and `zooms` as its export would average them. Computed on `device`, not cached: this is
     the teacher of a run on the machine that just trained it (`gpu_round`), where scoring the
     training faces takes seconds."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    meta = ckpt.get("meta", {})
-    if meta.get("labels") != labels:
-        raise TeacherError(f"{path}: its labels {meta.get('labels')} are not this run's {labels}")
-    if meta.get("selected_on") != "validation":
+    _, teacher_labels, net, (ckpt,) = models.load_checkpoints([str(path)])
+    if teacher_labels != labels:
+        raise TeacherError(f"{path}: its labels {teacher_labels} are not this run's {labels}")
+    if ckpt["meta"].get("selected_on") != "validation":
         raise TeacherError(f"{path}: not trained with the validation split held out; "
                            "it would leak the validation labels into the student")
-    net = models.build(meta["arch"], len(labels))
-    net.load_state_dict(ckpt["model"])
-    averaged = tta.TestTimeAveraged(net.eval(), True, zooms).to(device)
-    out = []
-    for start in range(0, len(images_u8), batch):
-        x = preprocess.to_tensor(images_u8[start:start + batch]).to(device)
-        out.append(averaged(x).float().cpu().numpy())
-    return np.concatenate(out)
+    return tta.averaged_logits(net, images_u8, device, zooms=zooms)
 
 
 def teacher_log_probs(paths: list[Path], images_u8: np.ndarray, labels: list[str], cache_dir: Path,

@@ -110,13 +110,18 @@ def pack_checkpoint(best: Path, dest: Path, name: str) -> list[Path]:
 
 def unpack(pieces_dir: Path, out: Path) -> None:
     """Joins every NAME.pt.0, NAME.pt.1, ... of `pieces_dir` into OUT/NAME/best.pt, weights float32."""
-    names = sorted({p.name.rsplit(".pt.", 1)[0] for p in pieces_dir.glob("*.pt.*")})
-    if not names:
+    # NAME -> {piece number: path}; other files (logs, a NAME.pt.bak) are not pieces.
+    pieces: dict[str, dict[int, Path]] = {}
+    for path in pieces_dir.glob("*.pt.*"):
+        name, number = path.name.rsplit(".pt.", 1)
+        if number.isdigit():
+            pieces.setdefault(name, {})[int(number)] = path
+    if not pieces:
         raise SystemExit(f"no checkpoint pieces (NAME.pt.0, ...) in {pieces_dir}")
-    for name in names:
-        parts = sorted(pieces_dir.glob(f"{name}.pt.*"), key=lambda p: int(p.name.rsplit(".", 1)[1]))
-        if [int(p.name.rsplit(".", 1)[1]) for p in parts] != list(range(len(parts))):
-            raise SystemExit(f"{name}: pieces {[p.name for p in parts]} are not 0..{len(parts) - 1}")
+    for name, numbered in sorted(pieces.items()):
+        if sorted(numbered) != list(range(len(numbered))):
+            raise SystemExit(f"{name}: pieces {sorted(numbered)} are not 0..{len(numbered) - 1}")
+        parts = [numbered[i] for i in range(len(numbered))]
         try:
             ckpt = torch.load(io.BytesIO(b"".join(p.read_bytes() for p in parts)), map_location="cpu", weights_only=False)
         except Exception as error:  # torch.load raises several kinds on a cut or damaged stream

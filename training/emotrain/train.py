@@ -93,18 +93,12 @@ def pick_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-@torch.no_grad()
 def predict(model: torch.nn.Module, images_u8: np.ndarray, device: torch.device, flip_tta: bool = True,
             batch: int = 512, zooms: tuple[float, ...] = tta.NO_ZOOM) -> np.ndarray:
     """Softmax probabilities (N, C) of the logits averaged as the exported graph averages them
     (`tta`: with `flip_tta`, over the face and its mirror image; over every zoom in `zooms`)."""
-    model.eval()
-    averaged = tta.TestTimeAveraged(model, flip_tta, zooms).to(device)
-    out = []
-    for start in range(0, len(images_u8), batch):
-        x = preprocess.to_tensor(images_u8[start:start + batch]).to(device)
-        out.append(F.softmax(averaged(x).float(), dim=1).cpu().numpy())
-    return np.concatenate(out)
+    logits = tta.averaged_logits(model, images_u8, device, flip_tta, zooms, batch)
+    return F.softmax(torch.from_numpy(logits), dim=1).numpy()
 
 
 def training_step(model: torch.nn.Module, opt: torch.optim.Optimizer, faces_u8: torch.Tensor, y: torch.Tensor,

@@ -72,6 +72,20 @@ def zoomed_inputs(inputs: np.ndarray, zoom: float) -> np.ndarray:
     return (matrix @ inputs @ matrix.T).astype(np.float32)
 
 
+@torch.no_grad()
+def averaged_logits(net: torch.nn.Module, images_u8: np.ndarray, device: torch.device, flip: bool = True,
+                    zooms: tuple[float, ...] = NO_ZOOM, batch: int = 512) -> np.ndarray:
+    """`net`'s logits (N, C) on uint8 faces (N, 48, 48), averaged over the views as
+    `TestTimeAveraged` (and so the exported graph) averages them; `batch` faces at a time on `device`."""
+    net.eval()
+    averaged = TestTimeAveraged(net, flip, zooms).to(device)
+    out = []
+    for start in range(0, len(images_u8), batch):
+        x = preprocess.to_tensor(images_u8[start:start + batch]).to(device)
+        out.append(averaged(x).float().cpu().numpy())
+    return np.concatenate(out)
+
+
 class TestTimeAveraged(torch.nn.Module):
     """`net`'s logits averaged over the views of each face: every zoom in `zooms`, each also
     mirrored when `flip`. zooms=(1.0,), flip=True is plain mirror averaging."""

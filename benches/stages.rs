@@ -9,24 +9,29 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use emocam::inference::classifier::{Classifier, ClassifierOptions};
 use emocam::inference::preprocess::{fill_batch, InputSpec, Layout, Normalization};
 use emocam::source::DemoSource;
-use emocam::vision::detect::{DetectorSettings, FaceFinder};
+use emocam::vision::detect::{DetectorKind, DetectorSettings, FaceFinder, FULL_SCAN_INTERVAL_RANGE};
 use emocam::vision::face::{to_grey, Framing, GrayFace};
 use opencv::core::Rect;
 
-fn demo_frame_grey() -> opencv::core::Mat {
+fn demo_frame() -> opencv::core::Mat {
     let demo = DemoSource::new(false).expect("demo photos");
     let (_, frame) = demo.render(10).expect("demo frame");
-    to_grey(&frame).expect("grey")
+    frame
 }
 
 fn detection(c: &mut Criterion) {
-    let grey = demo_frame_grey();
-    let mut finder = FaceFinder::new(DetectorSettings::default()).expect("cascade");
-    c.bench_function("detect: full-frame scan, 640x480", |b| b.iter(|| finder.find_in_still(&grey).expect("detect")));
-    let mut tracking = FaceFinder::new(DetectorSettings { full_scan_interval_frames: u32::MAX, ..DetectorSettings::default() }).expect("cascade");
-    tracking.find(&grey).expect("first frame");
-    tracking.find(&grey).expect("confirmed");
-    c.bench_function("detect: tracked face, 640x480", |b| b.iter(|| tracking.find(&grey).expect("detect")));
+    let frame = demo_frame();
+    let grey = to_grey(&frame).expect("grey");
+    for kind in DetectorKind::ALL {
+        let settings = DetectorSettings { detector: kind, ..DetectorSettings::default() };
+        let mut finder = FaceFinder::new(settings.clone()).expect("detector");
+        c.bench_function(&format!("detect ({kind}): full-frame scan, 640x480"), |b| b.iter(|| finder.find_in_still(&frame, &grey).expect("detect")));
+        // The longest interval the settings allow: every frame after the first follows the face.
+        let mut tracking = FaceFinder::new(DetectorSettings { full_scan_interval_frames: *FULL_SCAN_INTERVAL_RANGE.end(), ..settings }).expect("detector");
+        tracking.find(&frame, &grey).expect("first frame");
+        tracking.find(&frame, &grey).expect("confirmed");
+        c.bench_function(&format!("detect ({kind}): tracked face, 640x480"), |b| b.iter(|| tracking.find(&frame, &grey).expect("detect")));
+    }
     let face = Rect::new(250, 90, 150, 150);
     c.bench_function("crop: FER framing to 48x48", |b| b.iter(|| Framing::default().extract(&grey, face).expect("crop")));
 }

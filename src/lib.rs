@@ -9,7 +9,7 @@
 //! - `output`: records, annotated images and videos, files complete or absent;
 //! - [`app`] (the desktop app) and [`cli`] (the commands; nothing imports from it).
 //!
-//! [`errors`], [`interrupt`], [`resources`] and [`stats`] serve every layer. ARCHITECTURE.md has the map.
+//! [`errors`], [`interrupt`], [`resources`], [`runtime`] (ONNX Runtime) and [`stats`] serve every layer. ARCHITECTURE.md has the map.
 
 pub mod app;
 pub mod cli;
@@ -19,6 +19,7 @@ pub mod interrupt;
 pub(crate) mod output;
 pub mod pipeline;
 pub mod resources;
+pub mod runtime;
 pub mod source;
 pub mod stats;
 pub mod vision;

@@ -32,6 +32,11 @@ pub fn models_dir() -> PathBuf {
     resource_dir("models")
 }
 
+/// BlazeFace's ONNX models (`assets/blazeface/`).
+pub fn blazeface_dir() -> PathBuf {
+    resource_dir("assets").join("blazeface")
+}
+
 pub fn cascades_dir() -> PathBuf {
     resource_dir("haarcascades")
 }

@@ -12,7 +12,7 @@ use egui_kittest::Harness;
 use emocam::app::{face_label, AppOptions, EmocamApp, Severity};
 use emocam::inference::classifier::ClassifierOptions;
 use emocam::source::SourceSpec;
-use emocam::vision::detect::DetectorOverrides;
+use emocam::vision::detect::{DetectorKind, DetectorOverrides};
 
 /// Longest wait for anything asynchronous (pipeline start, a model switch, a screenshot).
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -27,7 +27,7 @@ mod skipped;
 /// True when the app can run here; otherwise says why the calling test is skipped (a failure
 /// under `CI=true`, see `skipped::missing_data`).
 fn can_run() -> bool {
-    if let Err(e) = emocam::inference::runtime::environment() {
+    if let Err(e) = emocam::runtime::environment() {
         skipped::missing_data(&e.to_string());
         return false;
     }
@@ -613,4 +613,25 @@ fn the_demo_has_no_seek_bar_and_ignores_frame_steps() {
     harness.step();
     assert!(!app(&harness).is_paused(), "`.` paused the demo");
     assert!(frames_keep_coming(&mut harness, 3), "the demo stopped");
+}
+
+/// The detector is chosen in the side panel and switches without a restart: the demo keeps
+/// playing with its face found by each, and the Haar-only settings show for Haar alone.
+#[test]
+fn the_detector_switches_in_the_side_panel_without_a_restart() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut harness = start(options(Some(SourceSpec::Demo), dir.path(), dir.path()));
+    assert!(step_until(&mut harness, |app| app.current_faces().len() == 1), "no face in the demo with BlazeFace");
+    assert_eq!(app(&harness).settings().detector.detector, DetectorKind::Blazeface, "BlazeFace is the default");
+    assert!(harness.query_by_label("Cascade").is_none(), "a Haar setting is shown for BlazeFace");
+    assert!(harness.query_by_label("Detector").is_some(), "no detector choice in the side panel");
+    // What the panel's choice does (its combo box sets the same field).
+    harness.state_mut().as_mut().expect("app").update_settings(|s| s.detector.detector = DetectorKind::Haar);
+    harness.step();
+    assert!(harness.query_by_label("Cascade").is_some(), "the cascade choice is not shown for Haar");
+    assert!(frames_keep_coming(&mut harness, 30), "the video stopped after the switch");
+    assert!(step_until(&mut harness, |app| app.current_faces().len() == 1), "no face in the demo with Haar");
 }

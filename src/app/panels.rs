@@ -6,6 +6,7 @@ use egui::{Color32, RichText};
 use super::overlay::{self, FrameGeometry};
 use super::EmocamApp;
 use crate::source::SourceSpec;
+use crate::vision::detect::DetectorKind;
 
 /// Accessible names of the controls (the UI tests find them by these).
 pub const SCREENSHOT_BUTTON: &str = "Screenshot";
@@ -405,13 +406,23 @@ impl EmocamApp {
         ui.label(RichText::new("Face detector").strong());
         let before = self.settings.clone();
         egui::Grid::new("emocam-detector").num_columns(2).show(ui, |ui| {
-            ui.label("Cascade");
-            egui::ComboBox::from_id_salt("emocam-cascade").selected_text(self.settings.cascade_label()).show_ui(ui, |ui| {
-                for name in &self.catalog.cascades {
-                    ui.selectable_value(&mut self.settings.detector.cascade, name.clone(), super::settings::cascade_title(name));
+            ui.label("Detector");
+            egui::ComboBox::from_id_salt("emocam-detector-kind").selected_text(detector_title(self.settings.detector.detector)).show_ui(ui, |ui| {
+                for kind in DetectorKind::ALL {
+                    ui.selectable_value(&mut self.settings.detector.detector, kind, detector_title(kind));
                 }
             });
             ui.end_row();
+            let haar = self.settings.detector.detector == DetectorKind::Haar;
+            if haar {
+                ui.label("Cascade");
+                egui::ComboBox::from_id_salt("emocam-cascade").selected_text(self.settings.cascade_label()).show_ui(ui, |ui| {
+                    for name in &self.catalog.cascades {
+                        ui.selectable_value(&mut self.settings.detector.cascade, name.clone(), super::settings::cascade_title(name));
+                    }
+                });
+                ui.end_row();
+            }
             ui.label("Min face size");
             // `Edits`: a value given on the command line or saved outside a slider's range (any
             // the detector accepts) stays as it is until the person moves the slider.
@@ -423,6 +434,10 @@ impl EmocamApp {
             )
             .on_hover_text("Smallest face, as a share of the frame's shorter side");
             ui.end_row();
+            // BlazeFace has no such knobs: its scores decide.
+            if !haar {
+                return;
+            }
             ui.label("Strictness");
             ui.add(egui::Slider::new(&mut self.settings.detector.min_neighbors, 1..=15).clamping(clamping))
                 .on_hover_text("Evidence needed per face (Haar neighbours): higher shows fewer false faces but may miss faint ones");
@@ -525,5 +540,13 @@ pub fn source_title(source: &SourceSpec) -> String {
         SourceSpec::Video(p) | SourceSpec::Image(p) | SourceSpec::Folder(p) => {
             p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
         }
+    }
+}
+
+/// A detector's name in the app.
+fn detector_title(kind: DetectorKind) -> &'static str {
+    match kind {
+        DetectorKind::Blazeface => "BlazeFace (learned)",
+        DetectorKind::Haar => "Haar cascades (the study's)",
     }
 }

@@ -127,11 +127,12 @@ fn rescore(request: RescoreRequest, cached: &mut Option<Classifier>) -> RescoreO
 fn score(request: &RescoreRequest, classifier: &mut Classifier) -> Result<FrameResult, RescoreError> {
     let captured_at = Instant::now();
     let mut finder = FaceFinder::new(request.detector.clone())?;
-    let FacesInFrame { faces: boxes, crops, detect_ms, crop_ms } = Framing::default().find_and_crop(&mut finder, &request.frame, true)?;
+    let FacesInFrame { faces: boxes, crops, detect_ms, crop_ms } =
+        Framing::for_detector(request.detector.detector).find_and_crop(&mut finder, &request.frame, true)?;
     let t1 = Instant::now();
     let scores = classifier.classify(&crops)?;
     let infer_ms = t1.elapsed().as_secs_f64() * 1e3;
-    let faces = boxes.into_iter().zip(scores).map(|((track_id, bbox), probabilities)| FaceResult { track_id, bbox, probabilities }).collect();
+    let faces = boxes.iter().zip(scores).map(|(face, probabilities)| FaceResult::new(face, probabilities)).collect();
     Ok(FrameResult {
         frame_index: request.frame_index,
         source_time_ms: request.source_time_ms,

@@ -11,7 +11,6 @@ use crate::inference::classifier::ClassifierOptions;
 use crate::pipeline::{Mode, Pipeline, PipelineConfig, StartError};
 use crate::source::{CameraSource, SourceSpec};
 use crate::vision::detect::DetectorSettings;
-use crate::vision::face::Framing;
 
 /// The camera tried when no source is given.
 pub const DEFAULT_CAMERA: i32 = 0;
@@ -90,7 +89,6 @@ fn start(mut request: StartRequest) -> Result<Started, StartFailure> {
     let config = |source: SourceSpec| PipelineConfig {
         source,
         detector: request.detector.clone(),
-        framing: Framing::default(),
         model: request.model.clone(),
         classifier: request.classifier,
         smoothing_alpha: request.smoothing_alpha,

@@ -20,7 +20,7 @@ use crate::output::records::{FaceRecord, RecordFormat, RecordWriter};
 use crate::output::video_file::VideoFile;
 use crate::pipeline::{FrameResult, Mode, Pipeline, PipelineConfig, PipelineEvent};
 use crate::source::{self, SourceSpec};
-use crate::vision::face::{Framing, GrayFace};
+use crate::vision::face::GrayFace;
 
 /// `--smooth` without a value: the smoother's default weight, as clap takes it (text).
 const DEFAULT_ALPHA_ARG: &str = "0.3";
@@ -73,8 +73,7 @@ pub(super) fn run(args: &AnalyzeArgs) -> Result<()> {
     };
     let pipeline = Pipeline::start(PipelineConfig {
         source: spec,
-        detector: args.detector.settings(),
-        framing: Framing::default(),
+        detector: args.detector.settings()?,
         model: model_path,
         classifier: args.model.classifier_options(),
         smoothing_alpha: args.smooth,
@@ -369,6 +368,7 @@ fn classify_faces(dir: &Path, model_path: &Path, model_args: &ModelArgs, writers
                 label: &labels[best],
                 confidence,
                 probabilities: probs,
+                keypoints: None,
             };
             for writer in writers.iter_mut() {
                 writer.write(&record, &labels)?;

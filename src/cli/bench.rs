@@ -10,7 +10,7 @@ use super::{number_in, DetectorArgs, ModelArgs};
 use crate::inference::classifier::Classifier;
 use crate::pipeline::{Mode, Pipeline, PipelineConfig, StageTimings};
 use crate::source::{self, SourceSpec};
-use crate::vision::face::{Framing, GrayFace};
+use crate::vision::face::GrayFace;
 
 #[derive(Debug, Args)]
 pub(super) struct BenchArgs {
@@ -36,8 +36,7 @@ pub(super) fn run(args: &BenchArgs) -> Result<()> {
     let source = source::Repeat::open(spec.clone(), wanted)?;
     let config = PipelineConfig {
         source: spec,
-        detector: args.detector.settings(),
-        framing: Framing::default(),
+        detector: args.detector.settings()?,
         model: model_path.clone(),
         classifier: args.model.classifier_options(),
         smoothing_alpha: None,

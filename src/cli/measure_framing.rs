@@ -1,7 +1,8 @@
-//! `emocam measure-framing`: how FER-2013 crops relate to Haar boxes.
+//! `emocam measure-framing`: how FER-2013 crops relate to a detector's boxes.
 //!
-//! Runs the default cascade on FER-2013 faces (upscaled, since 48 px is near the cascade's
-//! 24 px limit) and reports the median crop side over box width and the vertical offset of the
+//! Runs the detector on FER-2013 faces (upscaled, since 48 px is near the cascade's 24 px limit;
+//! for BlazeFace also set in a border, so that the face is not cut by the picture's edge, as
+//! `python -m emotrain.end_to_end` shows them) and reports the median crop side over box width and the vertical offset of the
 //! crop centre: the [`crate::vision::face::Framing`] that makes live crops look like training data.
 
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use opencv::imgproc;
 use opencv::prelude::*;
 
 use crate::source::{is_image_path, read_image};
-use crate::vision::detect::load_cascade;
+use crate::vision::detect::{load_cascade, DetectorKind, DetectorSettings, FaceFinder};
 use crate::vision::face::to_grey;
 
 /// FER faces are upscaled to this side before detection.
@@ -26,9 +27,16 @@ pub(super) struct MeasureFramingArgs {
     /// Images to measure
     #[arg(long, default_value_t = 3000)]
     limit: usize,
+    /// The detector whose boxes are measured
+    #[arg(long, value_enum, default_value_t = DetectorKind::default())]
+    detector: DetectorKind,
 }
 
-pub(super) fn run(MeasureFramingArgs { dir, limit }: &MeasureFramingArgs) -> Result<()> {
+/// BlazeFace sees each face upscaled to this side, in a border of a quarter of it.
+const BLAZEFACE_UPSCALED_SIDE_PX: i32 = 224;
+const BLAZEFACE_BORDER_PX: i32 = 56;
+
+pub(super) fn run(MeasureFramingArgs { dir, limit, detector }: &MeasureFramingArgs) -> Result<()> {
     let (dir, limit) = (dir.as_path(), *limit);
     let mut files = Vec::new();
     collect_images(dir, &mut files)?;
@@ -38,11 +46,51 @@ pub(super) fn run(MeasureFramingArgs { dir, limit }: &MeasureFramingArgs) -> Res
     }
     // Spread the sample over all classes instead of taking the first folder.
     let step = (files.len() / limit.max(1)).max(1);
+    let sample: Vec<&PathBuf> = files.iter().step_by(step).take(limit).collect();
+    let (measured, mut scales, mut shifts) = match detector {
+        DetectorKind::Haar => haar_framing(&sample)?,
+        DetectorKind::Blazeface => blazeface_framing(&sample)?,
+    };
+    if scales.is_empty() {
+        bail!("no face found in {measured} images");
+    }
+    println!("faces found in {} of {measured} images", scales.len());
+    println!("crop side / {detector} box width: median {:.3}", median(&mut scales));
+    println!("crop centre below box centre, in box heights: median {:.3}", median(&mut shifts));
+    Ok(())
+}
+
+/// The images measured, and for each face found alone in one: crop side over box width, and
+/// the crop centre's shift below the box centre in box heights.
+type Measurements = (usize, Vec<f64>, Vec<f64>);
+
+/// BlazeFace, as the app runs it on a still.
+fn blazeface_framing(sample: &[&PathBuf]) -> Result<Measurements> {
+    let mut finder = FaceFinder::new(DetectorSettings { detector: DetectorKind::Blazeface, ..DetectorSettings::default() })?;
+    let (mut scales, mut shifts) = (Vec::new(), Vec::new());
+    let side = BLAZEFACE_UPSCALED_SIDE_PX;
+    for path in sample {
+        let grey = to_grey(&read_image(path)?)?;
+        let mut big = opencv::core::Mat::default();
+        imgproc::resize(&grey, &mut big, Size::new(side, side), 0.0, 0.0, imgproc::INTER_CUBIC)?;
+        let mut framed = opencv::core::Mat::default();
+        let border = BLAZEFACE_BORDER_PX;
+        opencv::core::copy_make_border(&big, &mut framed, border, border, border, border, opencv::core::BORDER_REPLICATE, opencv::core::Scalar::default())?;
+        let found = finder.find_in_still(&framed, &framed)?;
+        let [face] = found.as_slice() else { continue };
+        let face = face.bbox;
+        scales.push(side as f64 / face.width as f64);
+        let centre_y = face.y as f64 + face.height as f64 / 2.0;
+        shifts.push(((border + side / 2) as f64 - centre_y) / face.height as f64);
+    }
+    Ok((sample.len(), scales, shifts))
+}
+
+/// The default cascade, on equalised upscaled faces (how `HAAR_FRAMING` was measured).
+fn haar_framing(sample: &[&PathBuf]) -> Result<Measurements> {
     let mut cascade = load_cascade(&crate::resources::cascade_path(crate::vision::detect::DEFAULT_CASCADE))?;
     let (mut scales, mut shifts) = (Vec::new(), Vec::new());
-    let mut measured = 0;
-    for path in files.iter().step_by(step).take(limit) {
-        measured += 1;
+    for path in sample {
         let grey = to_grey(&read_image(path)?)?;
         let mut big = opencv::core::Mat::default();
         imgproc::resize(&grey, &mut big, Size::new(UPSCALED_SIDE_PX, UPSCALED_SIDE_PX), 0.0, 0.0, imgproc::INTER_CUBIC)?;
@@ -58,13 +106,7 @@ pub(super) fn run(MeasureFramingArgs { dir, limit }: &MeasureFramingArgs) -> Res
         let centre_y = face.y as f64 + face.height as f64 / 2.0;
         shifts.push((UPSCALED_SIDE_PX as f64 / 2.0 - centre_y) / face.height as f64);
     }
-    if scales.is_empty() {
-        bail!("no face found in {measured} images");
-    }
-    println!("faces found in {} of {measured} images", scales.len());
-    println!("crop side / Haar box width: median {:.3}", median(&mut scales));
-    println!("crop centre below box centre, in box heights: median {:.3}", median(&mut shifts));
-    Ok(())
+    Ok((sample.len(), scales, shifts))
 }
 
 fn median(values: &mut [f64]) -> f64 {

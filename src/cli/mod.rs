@@ -17,7 +17,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::inference::classifier::ClassifierOptions;
 use crate::resources;
 use crate::source::SourceSpec;
-use crate::vision::detect::{DetectorOverrides, DetectorSettings, FULL_SCAN_INTERVAL_RANGE, MIN_FACE_FRACTION_RANGE, MIN_NEIGHBORS_RANGE, SCALE_FACTOR_RANGE};
+use crate::vision::detect::{
+    DetectorKind, DetectorOverrides, DetectorSettings, FULL_SCAN_INTERVAL_RANGE, MIN_FACE_FRACTION_RANGE, MIN_NEIGHBORS_RANGE, SCALE_FACTOR_RANGE,
+};
 
 /// Real-time emotion recognition: finds faces with OpenCV Haar cascades and scores their
 /// emotions with ONNX CNNs trained on FER-2013.
@@ -99,13 +101,17 @@ impl ModelArgs {
 /// value saved from the last run.
 #[derive(Debug, Args, Clone)]
 struct DetectorArgs {
-    /// Haar cascade: a name in haarcascades/ (frontalface_default, frontalface_alt2, ...) or a path [default: frontalface_default]
+    /// Face detector: blazeface (learned, MediaPipe's) or haar (OpenCV cascades, as in the
+    /// FER-2013 study); eval-detect scores both unless one is given [default: blazeface]
+    #[arg(long, value_enum)]
+    detector: Option<DetectorKind>,
+    /// Haar cascade (chooses the Haar detector): a name in haarcascades/ (frontalface_default, frontalface_alt2, ...) or a path [default: frontalface_default]
     #[arg(long)]
     cascade: Option<String>,
-    /// Scale step between detection passes (smaller finds more, slower), 1.01-2 [default: 1.1]
+    /// Haar: scale step between detection passes (smaller finds more, slower), 1.01-2 [default: 1.1]
     #[arg(long, value_parser = number_in(SCALE_FACTOR_RANGE))]
     scale_factor: Option<f64>,
-    /// Neighbouring hits needed per face (higher: fewer false faces), 0-100 [default: 5]
+    /// Haar: neighbouring hits needed per face (higher: fewer false faces), 0-100 [default: 5]
     #[arg(long, value_parser = number_in(MIN_NEIGHBORS_RANGE))]
     min_neighbors: Option<i32>,
     /// Smallest face, as a fraction of the frame's shorter side, 0.01-0.9 [default: 0.06]
@@ -117,20 +123,45 @@ struct DetectorArgs {
     full_scan_every: Option<u32>,
 }
 
+/// Detector options that do not go together.
+#[derive(Debug, thiserror::Error)]
+enum DetectorOptionsError {
+    #[error("{0} is an option of the Haar detector: leave out --detector blazeface, or give --detector haar")]
+    HaarOnly(&'static str),
+}
+
 impl DetectorArgs {
-    fn overrides(&self) -> DetectorOverrides {
-        DetectorOverrides {
+    /// The options given that only the Haar detector has.
+    fn haar_options_given(&self) -> Vec<&'static str> {
+        [(self.cascade.is_some(), "--cascade"), (self.scale_factor.is_some(), "--scale-factor"), (self.min_neighbors.is_some(), "--min-neighbors")]
+            .into_iter()
+            .filter_map(|(given, name)| given.then_some(name))
+            .collect()
+    }
+
+    /// The options given. An option of the Haar detector (a cascade, its scale step or its
+    /// neighbours) chooses Haar when `--detector` is left out, and is refused with
+    /// `--detector blazeface` rather than silently ignored.
+    fn overrides(&self) -> Result<DetectorOverrides, DetectorOptionsError> {
+        let haar_options = self.haar_options_given();
+        let detector = match (self.detector, haar_options.first()) {
+            (Some(DetectorKind::Blazeface), Some(option)) => return Err(DetectorOptionsError::HaarOnly(option)),
+            (None, Some(_)) => Some(DetectorKind::Haar),
+            (given, _) => given,
+        };
+        Ok(DetectorOverrides {
+            detector,
             cascade: self.cascade.clone(),
             scale_factor: self.scale_factor,
             min_neighbors: self.min_neighbors,
             min_face_fraction: self.min_face,
             full_scan_interval_frames: self.full_scan_every,
-        }
+        })
     }
 
     /// The defaults with the options given.
-    fn settings(&self) -> DetectorSettings {
-        self.overrides().apply(DetectorSettings::default())
+    fn settings(&self) -> Result<DetectorSettings, DetectorOptionsError> {
+        Ok(self.overrides()?.apply(DetectorSettings::default()))
     }
 }
 
@@ -205,7 +236,7 @@ fn run_app(args: AppArgs) -> Result<()> {
         model: args.model.resolve()?,
         models_dir: args.model.models_dir(),
         classifier: args.model.classifier_options(),
-        detector: args.detector.overrides(),
+        detector: args.detector.overrides()?,
         screenshots: args.screenshots,
         record: args.record,
     })

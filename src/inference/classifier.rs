@@ -14,8 +14,8 @@ use ort::value::{TensorElementType, TensorRef, ValueType};
 
 use crate::inference::metadata::{keys, sidecar_path, Metadata, MetadataError};
 use crate::inference::preprocess::{fill_batch, InputSpec, Layout, Normalization, NormalizationError};
-use crate::inference::runtime::{self, RuntimeError};
 use crate::inference::scores::{to_probabilities, OutputKind};
+use crate::runtime::{self, RuntimeError};
 use crate::vision::face::{GrayFace, FACE_SIDE_PX};
 
 /// Why a model can't be used. Every variant names the file; the reason is its source.

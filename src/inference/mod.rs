@@ -1,4 +1,4 @@
-//! Classifying 48x48 faces with an ONNX model: the ONNX Runtime library ([`runtime`]), what a
+//! Classifying 48x48 faces with an ONNX model (ONNX Runtime itself is [`crate::runtime`]): what a
 //! model says about itself (`metadata`), the input tensor ([`preprocess`]), the loaded model
 //! ([`classifier`]), scores to probabilities ([`scores`]), smoothing per face (`smooth`) and
 //! the models installed ([`catalog`]).
@@ -7,6 +7,5 @@ pub mod catalog;
 pub mod classifier;
 pub(crate) mod metadata;
 pub mod preprocess;
-pub mod runtime;
 pub mod scores;
 pub(crate) mod smooth;

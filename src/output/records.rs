@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::inference::scores::top;
 use crate::pipeline::FrameResult;
+use crate::vision::detector::Keypoints;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordFormat {
@@ -33,6 +34,9 @@ pub struct FaceRecord<'a> {
     pub label: &'a str,
     pub confidence: f32,
     pub probabilities: &'a [f32],
+    /// JSON Lines only (a CSV keeps its columns): eyes, nose, mouth and ears as [x, y] pixels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keypoints: Option<Keypoints>,
 }
 
 /// Why records can't be written.
@@ -164,6 +168,7 @@ impl RecordWriter {
                 label: result.model.labels.get(best).map(String::as_str).unwrap_or(""),
                 confidence,
                 probabilities: &face.probabilities,
+                keypoints: face.keypoints,
             };
             self.write(&record, &result.model.labels)?;
         }
@@ -254,7 +259,20 @@ mod tests {
     }
 
     fn record<'a>(probabilities: &'a [f32]) -> FaceRecord<'a> {
-        FaceRecord { source: "a,b.png", frame: 3, time_ms: 100.0, track_id: 7, x: 1, y: 2, w: 30, h: 40, label: "happy", confidence: 0.75, probabilities }
+        FaceRecord {
+            source: "a,b.png",
+            frame: 3,
+            time_ms: 100.0,
+            track_id: 7,
+            x: 1,
+            y: 2,
+            w: 30,
+            h: 40,
+            label: "happy",
+            confidence: 0.75,
+            probabilities,
+            keypoints: None,
+        }
     }
 
     #[test]

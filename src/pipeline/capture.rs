@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use opencv::core::{Mat, Rect, Size};
+use opencv::core::{Mat, Size};
 use opencv::prelude::*;
 
 use super::channels::{EventSink, FrameSender};
 use super::{ms_since, Mode, PipelineEvent, SeekId, StageTimings, POLL_INTERVAL};
 use crate::source::{self, FrameSource, SourceSpec};
-use crate::vision::detect::{DetectError, DetectorSettings, FaceFinder};
+use crate::vision::detect::{DetectError, DetectorSettings, FaceFinder, FoundFace};
 use crate::vision::face::{FacesInFrame, Framing, GrayFace};
 
 /// Pause between attempts to reopen a camera that stopped delivering frames.
@@ -37,7 +37,7 @@ pub(super) struct DetectedFrame {
     pub(super) source_name: String,
     pub(super) frame_size: Size,
     pub(super) frame: Option<Mat>,
-    pub(super) faces: Vec<(u64, Rect)>,
+    pub(super) faces: Vec<FoundFace>,
     pub(super) crops: Vec<GrayFace>,
     pub(super) timings: StageTimings,
     pub(super) captured_at: Instant,
@@ -175,7 +175,11 @@ impl CaptureLoop {
                 CaptureCommand::Seek { id, frame } => seek = Some((id, frame)),
                 CaptureCommand::SetPaused(paused) => self.paused = paused,
                 CaptureCommand::SetDetector(settings) => match new_finder(settings, self.mode) {
-                    Ok(finder) => self.finder = finder,
+                    Ok(finder) => {
+                        // Each detector draws its boxes its own way: the crop follows it.
+                        self.framing = Framing::for_detector(finder.settings().detector);
+                        self.finder = finder;
+                    }
                     Err(error) => {
                         self.events.report(PipelineEvent::DetectionFailed(Arc::new(error)));
                     }

@@ -144,7 +144,7 @@ impl InferenceLoop {
     fn classify(&mut self, detected: DetectedFrame) -> FrameResult {
         let t0 = Instant::now();
         let mut faces: Vec<FaceResult> = match self.classifier.classify(&detected.crops) {
-            Ok(all) => detected.faces.iter().zip(all).map(|(&(track_id, bbox), probabilities)| FaceResult { track_id, bbox, probabilities }).collect(),
+            Ok(all) => detected.faces.iter().zip(all).map(|(face, probabilities)| FaceResult::new(face, probabilities)).collect(),
             Err(error) => {
                 self.events.report(PipelineEvent::InferenceFailed(Arc::new(error)));
                 Vec::new()

@@ -23,7 +23,8 @@ use opencv::core::{Mat, Rect, Size};
 use crate::inference::classifier::{Classifier, ClassifierOptions, ModelError, ModelInfo};
 use crate::inference::smooth::Smoother;
 use crate::source::{self, FrameSource, SourceError, SourceSpec};
-use crate::vision::detect::{DetectError, DetectorSettings};
+use crate::vision::detect::{DetectError, DetectorSettings, FoundFace};
+use crate::vision::detector::Keypoints;
 use crate::vision::face::Framing;
 use capture::{CaptureCommand, CaptureLoop};
 use channels::{EventSink, FrameSender};
@@ -45,7 +46,6 @@ pub enum Mode {
 pub struct PipelineConfig {
     pub source: SourceSpec,
     pub detector: DetectorSettings,
-    pub framing: Framing,
     pub model: PathBuf,
     pub classifier: ClassifierOptions,
     /// EMA weight of the newest frame, or `None` for raw probabilities.
@@ -69,8 +69,16 @@ pub struct StageTimings {
 pub struct FaceResult {
     pub track_id: u64,
     pub bbox: Rect,
+    /// Eyes, nose, mouth and ears, where the detector finds them (BlazeFace).
+    pub keypoints: Option<Keypoints>,
     /// In the order of `FrameResult::model.labels`.
     pub probabilities: Vec<f32>,
+}
+
+impl FaceResult {
+    pub fn new(face: &FoundFace, probabilities: Vec<f32>) -> Self {
+        Self { track_id: face.track_id, bbox: face.bbox, keypoints: face.keypoints, probabilities }
+    }
 }
 
 /// Everything known about one processed frame.
@@ -197,7 +205,7 @@ impl Pipeline {
             source,
             spec: config.source.clone(),
             finder,
-            framing: config.framing,
+            framing: Framing::for_detector(config.detector.detector),
             mode: config.mode,
             keep_frames: config.keep_frames,
             frames: frame_tx,

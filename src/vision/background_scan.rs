@@ -3,42 +3,42 @@
 //! A full scan of a 1280x720 frame takes a few hundred milliseconds; done on the capture thread,
 //! every frame that waits behind it is shown that much later. Live, the capture thread hands the
 //! frame over and goes on following the faces it knows; the scan's boxes join the tracker when
-//! they come, a few frames later (`FaceFinder::find`). Offline runs (`analyze`, `bench`,
+//! they come, a few frames later (`HaarFinder::find`, `LearnedFinder::find`). Offline runs (`analyze`, `bench`,
 //! `eval-detect`) scan in line: same frames in, same faces out.
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
-use opencv::core::{Mat, Rect};
+use opencv::core::Mat;
 use opencv::prelude::*;
 
-use crate::vision::detect::{full_scan, load_cascade, DetectError, DetectorSettings};
+use crate::vision::error::DetectError;
 
 struct ScanRequest {
+    /// The frame (grey for Haar, colour for BlazeFace).
     grey: Mat,
     min_face_px: f32,
     generation: u64,
 }
 
-struct ScanResult {
-    detections: opencv::Result<Vec<Rect>>,
+struct ScanResult<T> {
+    detections: Result<T, DetectError>,
     generation: u64,
 }
 
 /// One scan at a time in flight; its result is taken by [`BackgroundScanner::take_result`].
-pub struct BackgroundScanner {
+pub struct BackgroundScanner<T> {
     requests: Sender<ScanRequest>,
-    results: Receiver<ScanResult>,
+    results: Receiver<ScanResult<T>>,
     in_flight: bool,
     /// Bumped by [`BackgroundScanner::forget`]: results of older requests are dropped.
     generation: u64,
 }
 
-impl BackgroundScanner {
-    /// A thread with its own copy of the cascade (a cascade is not shared between threads).
-    pub fn start(settings: &DetectorSettings) -> Result<Self, DetectError> {
-        let mut cascade = load_cascade(&settings.cascade_path())?;
-        let settings = settings.clone();
+impl<T: Send + 'static> BackgroundScanner<T> {
+    /// A thread that runs `scan` (which owns its own detector: a cascade or an ONNX session is
+    /// not shared between threads) on each frame handed to it, with the smallest face asked for.
+    pub fn start(mut scan: impl FnMut(&Mat, f32) -> Result<T, DetectError> + Send + 'static) -> Result<Self, DetectError> {
         let (requests, request_rx) = crossbeam_channel::bounded::<ScanRequest>(1);
-        let (result_tx, results) = crossbeam_channel::bounded::<ScanResult>(1);
+        let (result_tx, results) = crossbeam_channel::bounded::<ScanResult<T>>(1);
         // Not joined, so that stopping the camera never waits for a scan: the thread ends after
         // its scan once the scanner is dropped (the request channel closes).
         std::thread::Builder::new()
@@ -46,7 +46,7 @@ impl BackgroundScanner {
             .spawn(move || {
                 lower_this_threads_priority();
                 for request in request_rx {
-                    let detections = full_scan(&mut cascade, &request.grey, &settings, request.min_face_px);
+                    let detections = scan(&request.grey, request.min_face_px);
                     if result_tx.send(ScanResult { detections, generation: request.generation }).is_err() {
                         return;
                     }
@@ -56,12 +56,12 @@ impl BackgroundScanner {
         Ok(Self { requests, results, in_flight: false, generation: 0 })
     }
 
-    /// Starts a scan of `grey` (copied) unless one is in flight; true if it started.
-    pub fn submit(&mut self, grey: &Mat, min_face_px: f32) -> Result<bool, DetectError> {
+    /// Starts a scan of `frame` (copied) unless one is in flight; true if it started.
+    pub fn submit(&mut self, frame: &Mat, min_face_px: f32) -> Result<bool, DetectError> {
         if self.in_flight {
             return Ok(false);
         }
-        match self.requests.try_send(ScanRequest { grey: grey.try_clone()?, min_face_px, generation: self.generation }) {
+        match self.requests.try_send(ScanRequest { grey: frame.try_clone()?, min_face_px, generation: self.generation }) {
             Ok(()) => {
                 self.in_flight = true;
                 Ok(true)
@@ -72,7 +72,7 @@ impl BackgroundScanner {
     }
 
     /// The boxes of the last scan, once it is done (`None` while it runs or when none was asked).
-    pub fn take_result(&mut self) -> Result<Option<Vec<Rect>>, DetectError> {
+    pub fn take_result(&mut self) -> Result<Option<T>, DetectError> {
         loop {
             match self.results.try_recv() {
                 Ok(result) => {

@@ -11,13 +11,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use opencv::core::{Mat, Rect, Scalar, Size, Vector};
+use opencv::core::{Mat, Rect, Scalar, Size};
 use opencv::imgproc;
-use opencv::objdetect::CascadeClassifier;
 use opencv::prelude::*;
 
 use crate::source::{read_image, SourceError};
-use crate::vision::detect::{load_cascade, DetectError, DetectorSettings, FaceFinder};
+use crate::vision::cascade::PlainHaar;
+use crate::vision::detect::{DetectError, DetectorKind, DetectorSettings, FaceFinder};
+use crate::vision::detector::FaceDetector;
 use crate::vision::face::to_grey;
 use crate::vision::overlap::iou;
 
@@ -192,61 +193,67 @@ impl Score {
     }
 }
 
-/// Plain OpenCV Haar, the reference: one `detectMultiScale` over the whole grey frame with the
-/// detector's cascade, scale step, neighbours and minimum face size, on every frame.
-pub struct PlainHaar {
-    cascade: CascadeClassifier,
-    settings: DetectorSettings,
-}
-
-impl PlainHaar {
-    pub fn new(settings: DetectorSettings) -> Result<Self, DetectError> {
-        Ok(Self { cascade: load_cascade(&settings.cascade_path())?, settings })
-    }
-
-    pub fn find(&mut self, grey: &Mat) -> Result<Vec<Rect>, DetectError> {
-        let min_side = (self.settings.min_face_fraction * grey.cols().min(grey.rows()) as f32).round() as i32;
-        let mut found = Vector::<Rect>::new();
-        self.cascade.detect_multi_scale(
-            grey,
-            &mut found,
-            self.settings.scale_factor,
-            self.settings.min_neighbors,
-            0,
-            Size::new(min_side, min_side),
-            Size::default(),
-        )?;
-        Ok(found.to_vec())
-    }
-}
-
-/// Scores of emocam's detector and of plain Haar on the same frames.
+/// The scores of each detector on the same frames: emocam with BlazeFace and with Haar (each
+/// `None` when `eval-detect --detector` picked the other), and plain OpenCV Haar on every frame
+/// (the same cascade, scale step, neighbours and minimum face as the Haar finder), always.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 pub struct Comparison {
-    pub emocam: Score,
+    pub blazeface: Option<Score>,
+    pub haar: Option<Score>,
     pub plain_haar: Score,
 }
 
-/// Both detectors on each photo as a still image.
-pub fn evaluate_stills(photos: &[AnnotatedPhoto], settings: &DetectorSettings) -> Result<Comparison, EvalError> {
-    let mut finder = FaceFinder::new(settings.clone())?;
-    let mut plain = PlainHaar::new(settings.clone())?;
+/// The finders scored, each with its settings: both detectors, or the one `only` names.
+fn finders(settings: &DetectorSettings, only: Option<DetectorKind>) -> Result<Vec<(DetectorKind, FaceFinder)>, DetectError> {
+    DetectorKind::ALL
+        .into_iter()
+        .filter(|kind| only.is_none_or(|only| only == *kind))
+        .map(|kind| Ok((kind, FaceFinder::new(DetectorSettings { detector: kind, ..settings.clone() })?)))
+        .collect()
+}
+
+/// Where a finder's score goes.
+fn score_of(comparison: &mut Comparison, kind: DetectorKind) -> &mut Score {
+    let slot = match kind {
+        DetectorKind::Blazeface => &mut comparison.blazeface,
+        DetectorKind::Haar => &mut comparison.haar,
+    };
+    slot.get_or_insert_with(Score::default)
+}
+
+/// Each detector on each photo as a still image.
+pub fn evaluate_stills(photos: &[AnnotatedPhoto], settings: &DetectorSettings, only: Option<DetectorKind>) -> Result<Comparison, EvalError> {
+    let mut finders = finders(settings, only)?;
+    let mut plain = PlainHaar::new(settings)?;
     let mut result = Comparison::default();
     for photo in photos {
         let frame = AnnotatedFrame { image: photo.image.clone(), faces: photo.faces.clone(), partial_faces: Vec::new() };
-        score_both(&mut result, &frame, |grey| finder.find_in_still(grey), &mut plain)?;
+        for (kind, finder) in &mut finders {
+            score_one(score_of(&mut result, *kind), &frame, |image, grey| finder.find_in_still(image, grey))?;
+        }
+        score_plain(&mut result.plain_haar, &frame, &mut plain, settings)?;
     }
     Ok(result)
 }
 
-/// Both detectors on a clip of `frames_per_photo` frames per photo, one photo after the other
+/// Each detector on a clip of `frames_per_photo` frames per photo, one photo after the other
 /// (scene cuts between them), at `frame_size`.
-pub fn evaluate_clip(photos: &[AnnotatedPhoto], settings: &DetectorSettings, frame_size: Size, frames_per_photo: u32) -> Result<Comparison, EvalError> {
-    let mut finder = FaceFinder::new(settings.clone())?;
-    let mut plain = PlainHaar::new(settings.clone())?;
+pub fn evaluate_clip(
+    photos: &[AnnotatedPhoto],
+    settings: &DetectorSettings,
+    only: Option<DetectorKind>,
+    frame_size: Size,
+    frames_per_photo: u32,
+) -> Result<Comparison, EvalError> {
+    let mut finders = finders(settings, only)?;
+    let mut plain = PlainHaar::new(settings)?;
     let mut result = Comparison::default();
     for frame in clip_frames(photos, frame_size, frames_per_photo) {
-        score_both(&mut result, &frame?, |grey| finder.find(grey), &mut plain)?;
+        let frame = frame?;
+        for (kind, finder) in &mut finders {
+            score_one(score_of(&mut result, *kind), &frame, |image, grey| finder.find(image, grey))?;
+        }
+        score_plain(&mut result.plain_haar, &frame, &mut plain, settings)?;
     }
     Ok(result)
 }
@@ -259,22 +266,27 @@ pub fn clip_frames(photos: &[AnnotatedPhoto], frame_size: Size, frames_per_photo
 /// The frame rate of written clips: a webcam's.
 pub const CLIP_FPS: f64 = 30.0;
 
-/// Times and scores emocam's detector (`find`) and plain Haar on one frame (grey conversion
-/// included in each time).
-fn score_both(
-    result: &mut Comparison,
+/// Times and scores one finder (`find`, given the frame and its grey) on one frame (grey
+/// conversion included in the time).
+fn score_one(
+    score: &mut Score,
     frame: &AnnotatedFrame,
-    mut find: impl FnMut(&Mat) -> Result<Vec<crate::vision::detect::FoundFace>, DetectError>,
-    plain: &mut PlainHaar,
+    mut find: impl FnMut(&Mat, &Mat) -> Result<Vec<crate::vision::detect::FoundFace>, DetectError>,
 ) -> Result<(), EvalError> {
     let started = Instant::now();
-    let found: Vec<Rect> = find(&to_grey(&frame.image)?)?.iter().map(|f| f.bbox).collect();
-    result.emocam.detect_seconds += started.elapsed().as_secs_f64();
-    result.emocam.add_frame(&found, frame);
+    let found: Vec<Rect> = find(&frame.image, &to_grey(&frame.image)?)?.iter().map(|f| f.bbox).collect();
+    score.detect_seconds += started.elapsed().as_secs_f64();
+    score.add_frame(&found, frame);
+    Ok(())
+}
+
+/// The same for plain Haar, whose smallest face is the setting's fraction of the frame alone.
+fn score_plain(score: &mut Score, frame: &AnnotatedFrame, plain: &mut PlainHaar, settings: &DetectorSettings) -> Result<(), EvalError> {
     let started = Instant::now();
-    let found = plain.find(&to_grey(&frame.image)?)?;
-    result.plain_haar.detect_seconds += started.elapsed().as_secs_f64();
-    result.plain_haar.add_frame(&found, frame);
+    let min_face_px = settings.min_face_px(Size::new(frame.image.cols(), frame.image.rows()), 0.0);
+    let found: Vec<Rect> = plain.detect_all(&frame.image, min_face_px)?.iter().map(|d| d.bbox.to_rect()).collect();
+    score.detect_seconds += started.elapsed().as_secs_f64();
+    score.add_frame(&found, frame);
     Ok(())
 }
 
@@ -296,13 +308,18 @@ pub struct ClipReport {
 }
 
 /// Scores stills and a clip at each of `frame_sizes`.
-pub fn evaluate(dir: &Path, settings: &DetectorSettings, frame_sizes: &[Size], frames_per_photo: u32) -> Result<Report, EvalError> {
+pub fn evaluate(dir: &Path, settings: &DetectorSettings, only: Option<DetectorKind>, frame_sizes: &[Size], frames_per_photo: u32) -> Result<Report, EvalError> {
     let photos = load_annotated_photos(dir)?;
-    let stills = evaluate_stills(&photos, settings)?;
+    let stills = evaluate_stills(&photos, settings, only)?;
     let clips = frame_sizes
         .iter()
         .map(|&size| {
-            Ok(ClipReport { width: size.width, height: size.height, frames_per_photo, comparison: evaluate_clip(&photos, settings, size, frames_per_photo)? })
+            Ok(ClipReport {
+                width: size.width,
+                height: size.height,
+                frames_per_photo,
+                comparison: evaluate_clip(&photos, settings, only, size, frames_per_photo)?,
+            })
         })
         .collect::<Result<_, EvalError>>()?;
     Ok(Report { photos: photos.len(), stills, clips })
@@ -313,26 +330,21 @@ impl std::fmt::Display for Report {
         writeln!(f, "{:<34} {:>7} {:>12} {:>10}", "", "recall", "false/frame", "frames/s")?;
         let section = |f: &mut std::fmt::Formatter<'_>, title: String, c: &Comparison| -> std::fmt::Result {
             writeln!(f, "{title}")?;
-            for (name, s) in [("emocam", &c.emocam), ("plain Haar, every frame", &c.plain_haar)] {
+            let rows = [("emocam, BlazeFace", c.blazeface.as_ref()), ("emocam, Haar", c.haar.as_ref()), ("plain Haar, every frame", Some(&c.plain_haar))];
+            for (name, s) in rows.into_iter().filter_map(|(name, s)| Some((name, s?))) {
                 writeln!(
                     f,
-                    "  {name:<32} {:>7.3} {:>12.3} {:>10.1}   ({} of {} faces, {} false)",
+                    "  {name:<32} {:>7.3} {:>12.3} {:>10.1}   ({} of {} faces, {} false; {:.1}x plain Haar's speed)",
                     s.recall(),
                     s.false_faces_per_frame(),
                     s.frames_per_second(),
                     s.found,
                     s.faces,
-                    s.false_faces
+                    s.false_faces,
+                    s.frames_per_second() / c.plain_haar.frames_per_second().max(1e-9)
                 )?;
             }
-            writeln!(
-                f,
-                "  {:<32} {:>7} {:>12} {:>9.1}x",
-                "speed, emocam / plain Haar",
-                "",
-                "",
-                c.emocam.frames_per_second() / c.plain_haar.frames_per_second().max(1e-9)
-            )
+            Ok(())
         };
         section(f, format!("{} photos as stills", self.photos), &self.stills)?;
         for clip in &self.clips {

@@ -10,11 +10,12 @@ use opencv::core::{self, Mat, Rect, Size};
 use opencv::imgproc;
 use opencv::prelude::*;
 
-use crate::vision::detect::{DetectError, FaceFinder};
+use crate::vision::detect::{DetectError, DetectorKind, FaceFinder, FoundFace};
 
-/// The faces of one frame: track id and box, the crop of each, and what finding and cropping took.
+/// The faces of one frame: track id, box and keypoints, the crop of each, and what finding and
+/// cropping took.
 pub struct FacesInFrame {
-    pub faces: Vec<(u64, Rect)>,
+    pub faces: Vec<FoundFace>,
     pub crops: Vec<GrayFace>,
     pub detect_ms: f64,
     pub crop_ms: f64,
@@ -60,19 +61,31 @@ pub struct Framing {
 }
 
 impl Default for Framing {
-    /// Measured on FER-2013 Training with `frontalface_default` (see the module docs).
+    /// The framing of the default detector's boxes.
     fn default() -> Self {
-        Self { scale: FRAMING_SCALE, shift_down: FRAMING_SHIFT_DOWN }
+        Self::for_detector(DetectorKind::default())
     }
 }
 
-/// Measured with `emocam measure-framing ../shared/fer2013/train --limit 3000`: the default
-/// cascade found one face in 1923 of 3000 upscaled images; median crop side / box width 1.185,
-/// median centre shift 0.009 box heights (README, "Face framing").
-pub const FRAMING_SCALE: f32 = 1.19;
-pub const FRAMING_SHIFT_DOWN: f32 = 0.01;
+/// Measured with `emocam measure-framing ../shared/fer2013/train --limit 3000 --detector haar`:
+/// the default cascade found one face in 1923 of 3000 upscaled images; median crop side / box
+/// width 1.185, median centre shift 0.009 box heights (README, "Face framing").
+pub const HAAR_FRAMING: Framing = Framing { scale: 1.19, shift_down: 0.01 };
+/// Measured with `emocam measure-framing ../shared/fer2013/train --limit 3000` (BlazeFace),
+/// see the README's "Face framing".
+pub const BLAZEFACE_FRAMING: Framing = Framing { scale: BLAZEFACE_FRAMING_SCALE, shift_down: BLAZEFACE_FRAMING_SHIFT_DOWN };
+const BLAZEFACE_FRAMING_SCALE: f32 = 1.143;
+const BLAZEFACE_FRAMING_SHIFT_DOWN: f32 = -0.055;
 
 impl Framing {
+    /// The framing measured for `detector`'s boxes.
+    pub fn for_detector(detector: DetectorKind) -> Self {
+        match detector {
+            DetectorKind::Blazeface => BLAZEFACE_FRAMING,
+            DetectorKind::Haar => HAAR_FRAMING,
+        }
+    }
+
     /// The square crop around `face`; it may reach outside the frame.
     pub fn crop_rect(&self, face: Rect) -> Rect {
         let side = (face.width.max(face.height) as f32 * self.scale).round().max(1.0) as i32;
@@ -83,8 +96,8 @@ impl Framing {
 
     /// The crops of the faces found in a grey frame, with each face's track id and box; a face
     /// whose crop fails (a box outside the frame) is left out of both.
-    pub fn extract_all(&self, grey_frame: &Mat, found: &[crate::vision::detect::FoundFace]) -> (Vec<(u64, Rect)>, Vec<GrayFace>) {
-        found.iter().filter_map(|face| Some(((face.track_id, face.bbox), self.extract(grey_frame, face.bbox).ok()?))).unzip()
+    pub fn extract_all(&self, grey_frame: &Mat, found: &[FoundFace]) -> (Vec<FoundFace>, Vec<GrayFace>) {
+        found.iter().filter_map(|face| Some((*face, self.extract(grey_frame, face.bbox).ok()?))).unzip()
     }
 
     /// Finds the faces of a colour or grey `image` and crops them: as a still image (the full
@@ -93,7 +106,7 @@ impl Framing {
     pub fn find_and_crop(&self, finder: &mut FaceFinder, image: &Mat, as_still: bool) -> Result<FacesInFrame, DetectError> {
         let detect_started = Instant::now();
         let grey = to_grey(image)?;
-        let found = if as_still { finder.find_in_still(&grey)? } else { finder.find(&grey)? };
+        let found = if as_still { finder.find_in_still(image, &grey)? } else { finder.find(image, &grey)? };
         let detect_ms = detect_started.elapsed().as_secs_f64() * 1e3;
         let crop_started = Instant::now();
         let (faces, crops) = self.extract_all(&grey, &found);

@@ -1,6 +1,6 @@
 //! Following a face between Haar detections: a small grey template of its last Haar box,
 //! matched by normalised cross-correlation in a window around its last position (about 0.1 ms,
-//! where a windowed Haar scan costs milliseconds). Used by `detect::FaceFinder`.
+//! where a windowed Haar scan costs milliseconds). Used by `haar::HaarFinder`.
 
 use opencv::core::{Mat, Rect, Size};
 use opencv::imgproc;
@@ -61,7 +61,7 @@ impl FaceTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vision::detect::tests::demo_grey;
+    use crate::vision::haar::tests::demo_grey;
 
     #[test]
     fn template_of_a_box_overhanging_the_frame_is_clipped() {

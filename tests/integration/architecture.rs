@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use crate::util::root;
 
 /// The top-level modules from the bottom layer up: each may use those before it, never those
-/// after it. `errors`, `interrupt`, `resources` and `stats` serve every layer.
-const LAYERS: &[&str] = &["errors", "interrupt", "resources", "stats", "source", "vision", "inference", "pipeline", "output", "app", "cli"];
+/// after it. `errors`, `interrupt`, `resources`, `runtime` and `stats` serve every layer.
+const LAYERS: &[&str] = &["errors", "interrupt", "resources", "runtime", "stats", "source", "vision", "inference", "pipeline", "output", "app", "cli"];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));

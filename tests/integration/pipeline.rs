@@ -7,7 +7,6 @@ use emocam::inference::classifier::{ClassifierOptions, ModelError};
 use emocam::pipeline::{Mode, Pipeline, PipelineConfig, PipelineEvent};
 use emocam::source::{Frame, FrameSource, SourceError, SourceSpec};
 use emocam::vision::detect::DetectorSettings;
-use emocam::vision::face::Framing;
 use opencv::core::{Mat, Scalar, CV_8UC3};
 
 use crate::util::{fixture, onnx_runtime_available};
@@ -79,7 +78,6 @@ fn unplugged_camera_is_reported_retried_and_recovered() {
         // What re-opening "the camera" opens: the demo stands in for the re-plugged device.
         source: SourceSpec::Demo,
         detector: DetectorSettings::default(),
-        framing: Framing::default(),
         model: fixture("tiny.onnx"),
         classifier: ClassifierOptions::default(),
         smoothing_alpha: Some(0.5),
@@ -111,7 +109,6 @@ fn demo_config() -> PipelineConfig {
     PipelineConfig {
         source: SourceSpec::Demo,
         detector: DetectorSettings::default(),
-        framing: Framing::default(),
         model: fixture("tiny.onnx"),
         classifier: ClassifierOptions::default(),
         smoothing_alpha: None,

@@ -43,7 +43,7 @@ pub fn stderr(output: &Output) -> String {
 /// True when ONNX Runtime loads; otherwise says why the calling test is skipped (a failure
 /// under `CI=true`, see [`missing_data`]).
 pub fn onnx_runtime_available() -> bool {
-    match emocam::inference::runtime::environment() {
+    match emocam::runtime::environment() {
         Ok(_) => true,
         Err(e) => {
             missing_data(&e.to_string());

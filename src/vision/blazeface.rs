@@ -33,6 +33,7 @@ use ort::value::TensorRef;
 
 use crate::vision::detect::DetectError;
 use crate::vision::detector::{weighted_nms, Detection, FaceBox, FaceDetector, Keypoints, NMS_MIN_IOU};
+use crate::vision::tracker::likeness;
 
 /// One of the two models and the numbers of its MediaPipe graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -323,24 +324,25 @@ impl BlazeFace {
 
 /// Which faces of a full scan must be found again by a second look: the full-range model on a
 /// square `NEAR_REGION_SCALE` times the face's side around it, whose boxes replace the first.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum SecondLook {
+#[derive(Clone, Copy)]
+enum SecondLook<'a> {
     /// Stills: faces seen only where a pass is weak: in a tile (a magnified part of the picture,
     /// where texture passes for a small face now and then: a collar in the demo) or by the
     /// short-range model under `SHORT_RANGE_ALONE_MIN_FRACTION` of the picture. A face a
     /// whole-picture pass sees as its model is made to is taken, as MediaPipe takes it.
     ForWeakPasses,
-    /// Video: every face, since a face found here starts a track that later frames follow,
-    /// except one that fills the picture (`FILLS_THE_PICTURE_FRACTION`): a closer look would
-    /// see the same picture again, and there the short-range model is the one to trust.
-    /// Without it, weak boxes on group scenes (a clock on the wall) were followed for seconds.
-    ForEveryFace,
+    /// Video: every face not among these (the faces followed already), since a new face found
+    /// here starts a track that later frames follow; except one that fills the picture
+    /// (`FILLS_THE_PICTURE_FRACTION`): a closer look would see the same picture again, and
+    /// there the short-range model is the one to trust. Without it, weak boxes on group scenes
+    /// (a clock on the wall) were followed for seconds.
+    ForNewFaces(&'a [FaceBox]),
 }
 
 impl BlazeFace {
     /// The whole frame with both models, and tiles with the full-range model where faces of
     /// `min_face_px` are too small for the whole frame; merged, with second looks as asked.
-    fn full_scan(&mut self, frame: &Mat, min_face_px: f32, second_look: SecondLook) -> Result<Vec<Detection>, DetectError> {
+    fn full_scan(&mut self, frame: &Mat, min_face_px: f32, second_look: SecondLook<'_>) -> Result<Vec<Detection>, DetectError> {
         let size = Size::new(frame.cols(), frame.rows());
         let whole = Rect::new(0, 0, size.width, size.height);
         let longer_side = size.width.max(size.height) as f32;
@@ -362,11 +364,12 @@ impl BlazeFace {
                 let weak = weighted_nms(weak).into_iter().filter(|w| !trusted.iter().any(|t| t.bbox.iou(&w.bbox) > NMS_MIN_IOU)).collect();
                 (trusted, weak)
             }
-            SecondLook::ForEveryFace => {
+            SecondLook::ForNewFaces(known) => {
                 let shorter_side = size.width.min(size.height) as f32;
                 let fills_the_picture = |d: &Detection| d.bbox.width.max(d.bbox.height) >= shorter_side * FILLS_THE_PICTURE_FRACTION;
+                let followed = |d: &Detection| known.iter().any(|k| likeness(k, &d.bbox).is_some());
                 trusted.extend(weak);
-                weighted_nms(trusted).into_iter().partition(fills_the_picture)
+                weighted_nms(trusted).into_iter().partition(|d| fills_the_picture(d) || followed(d))
             }
         };
         let mut found = trusted;
@@ -378,8 +381,8 @@ impl BlazeFace {
 }
 
 impl FaceDetector for BlazeFace {
-    fn detect_all(&mut self, frame: &Mat, min_face_px: f32) -> Result<Vec<Detection>, DetectError> {
-        self.full_scan(frame, min_face_px, SecondLook::ForEveryFace)
+    fn detect_all(&mut self, frame: &Mat, min_face_px: f32, known: &[FaceBox]) -> Result<Vec<Detection>, DetectError> {
+        self.full_scan(frame, min_face_px, SecondLook::ForNewFaces(known))
     }
 
     fn detect_in_still(&mut self, frame: &Mat, min_face_px: f32) -> Result<Vec<Detection>, DetectError> {

@@ -88,13 +88,15 @@ pub struct Detection {
 /// A face detector: where faces are in one frame, nothing carried over between frames (ids and
 /// the choice of where to look belong to the tracker and the finder).
 pub trait FaceDetector: Send {
-    /// Every face in a BGR (or grey) frame at least `min_face_px` wide: the full scan.
-    fn detect_all(&mut self, frame: &Mat, min_face_px: f32) -> Result<Vec<Detection>, DetectError>;
+    /// Every face in a BGR (or grey) frame at least `min_face_px` wide: the full scan. `known`:
+    /// the faces already followed, which a detector may take without the checks it gives a new
+    /// face.
+    fn detect_all(&mut self, frame: &Mat, min_face_px: f32, known: &[FaceBox]) -> Result<Vec<Detection>, DetectError>;
 
     /// Every face in a still image: the full scan, where a detector may take more on one
     /// model's word, since nothing found is carried into later frames.
     fn detect_in_still(&mut self, frame: &Mat, min_face_px: f32) -> Result<Vec<Detection>, DetectError> {
-        self.detect_all(frame, min_face_px)
+        self.detect_all(frame, min_face_px, &[])
     }
 
     /// Faces near each box of `around` (faces of the frame before): the cheap look that follows

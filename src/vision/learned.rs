@@ -71,7 +71,7 @@ impl LearnedFinder {
     /// Runs the full scans on a thread of their own from now on, with `scanner` (a second
     /// instance of the detector: one session is not run from two threads at once).
     pub fn scan_in_background(mut self, mut scanner: Box<dyn FaceDetector>) -> Result<Self, DetectError> {
-        self.background = Some(BackgroundScanner::start(move |frame, min_face_px| scanner.detect_all(frame, min_face_px))?);
+        self.background = Some(BackgroundScanner::start(move |frame, min_face_px, known| scanner.detect_all(frame, min_face_px, known))?);
         Ok(self)
     }
 
@@ -140,7 +140,7 @@ impl LearnedFinder {
         match &mut self.background {
             None => {
                 if due {
-                    found = self.detector.detect_all(image, min_face_px)?;
+                    found = self.detector.detect_all(image, min_face_px, &near)?;
                     self.full_scan_done(&found);
                     self.frames_since_full_scan = 0;
                     scanned = true;
@@ -150,7 +150,7 @@ impl LearnedFinder {
             }
             Some(background) => {
                 let earlier = background.take_result()?;
-                if due && background.submit(image, min_face_px)? {
+                if due && background.submit(image, min_face_px, &near)? {
                     self.frames_since_full_scan = 0;
                     scanned = true;
                 }
@@ -216,7 +216,7 @@ pub(crate) mod tests {
     }
 
     impl FaceDetector for ScriptedDetector {
-        fn detect_all(&mut self, _frame: &Mat, _min_face_px: f32) -> Result<Vec<Detection>, DetectError> {
+        fn detect_all(&mut self, _frame: &Mat, _min_face_px: f32, _known: &[FaceBox]) -> Result<Vec<Detection>, DetectError> {
             self.log.lock().expect("log").push("all");
             Ok(self.faces())
         }

@@ -126,6 +126,10 @@ impl LearnedFinder {
         let min_face_px = self.min_face_px(image);
         if self.scene.is_cut(grey)? {
             self.tracker.reset();
+            // A scan of the old scene would send looks to where its faces were.
+            if let Some(background) = &mut self.background {
+                background.forget();
+            }
         }
         self.frames_since_full_scan += 1;
         if self.tracker.any_missed() {

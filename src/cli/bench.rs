@@ -73,28 +73,31 @@ pub(super) fn run(args: &BenchArgs) -> Result<()> {
         bail!("the source gave no frames");
     }
 
-    println!("model: {model_name} ({})", model_path.display());
-    println!("source: {} ({} frames)", args.source, stats.frames);
-    println!("throughput: {:.1} frames/s over {:.2} s", stats.frames as f64 / elapsed.as_secs_f64(), elapsed.as_secs_f64());
-    println!(
-        "faces: {} in {} frames; frames with exactly one face {:.2}%, with none {:.2}%, most in a frame {}",
+    // Written at the end in one go, so that a closed or full standard output is an error.
+    let mut out = String::new();
+    out += &format!("model: {model_name} ({})\n", model_path.display());
+    out += &format!("source: {} ({} frames)\n", args.source, stats.frames);
+    out += &format!("throughput: {:.1} frames/s over {:.2} s\n", stats.frames as f64 / elapsed.as_secs_f64(), elapsed.as_secs_f64());
+    out += &format!(
+        "faces: {} in {} frames; frames with exactly one face {:.2}%, with none {:.2}%, most in a frame {}\n",
         stats.faces,
         stats.frames,
         100.0 * stats.frames_with_one as f64 / stats.frames as f64,
         100.0 * stats.frames_with_none as f64 / stats.frames as f64,
         stats.max_faces,
     );
-    println!("stage timings, ms per frame (mean / p50 / p95):");
+    out += "stage timings, ms per frame (mean / p50 / p95):\n";
     for (name, values) in [("decode", &stats.decode), ("detect", &stats.detect), ("crop", &stats.crop), ("infer", &stats.infer)] {
         let s = summarize(values);
-        println!("  {name:>7}: {:.3} / {:.3} / {:.3}", s.0, s.1, s.2);
+        out += &format!("  {name:>7}: {:.3} / {:.3} / {:.3}\n", s.0, s.1, s.2);
     }
     if let Some(start) = rss_start_kib {
         let samples: Vec<String> = rss_samples_kib.iter().map(|k| format!("{:.1}", *k as f64 / 1024.0)).collect();
-        println!("memory (RSS, MiB): start {:.1}; every 1000 frames: {}", start as f64 / 1024.0, samples.join(", "));
+        out += &format!("memory (RSS, MiB): start {:.1}; every 1000 frames: {}\n", start as f64 / 1024.0, samples.join(", "));
     }
 
     if let Some(signal) = interrupted {
+        super::print_to_stdout(&out)?;
         return Err(signal.into());
     }
     let mut classifier = Classifier::load(&model_path, args.model.classifier_options())?;
@@ -106,8 +109,8 @@ pub(super) fn run(args: &BenchArgs) -> Result<()> {
         latencies_ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let s = summarize(&latencies_ms);
-    println!("classify one face ({} runs), ms: mean {:.3} / p50 {:.3} / p95 {:.3}", latencies_ms.len(), s.0, s.1, s.2);
-    Ok(())
+    out += &format!("classify one face ({} runs), ms: mean {:.3} / p50 {:.3} / p95 {:.3}\n", latencies_ms.len(), s.0, s.1, s.2);
+    super::print_to_stdout(&out)
 }
 
 #[derive(Default)]

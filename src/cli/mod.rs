@@ -8,10 +8,11 @@ mod eval_detect;
 mod measure_framing;
 mod models;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::inference::classifier::ClassifierOptions;
@@ -163,6 +164,14 @@ impl DetectorArgs {
     fn settings(&self) -> Result<DetectorSettings, DetectorOptionsError> {
         Ok(self.overrides()?.apply(DetectorSettings::default()))
     }
+}
+
+/// Writes a command's report to standard output: a closed, full or ended standard output
+/// (`>&-`, `>/dev/full`, `| head -1`) is an error, not a panic or a report lost with exit 0.
+fn print_to_stdout(text: &str) -> Result<()> {
+    let mut out = crate::output::records::create_output(std::path::Path::new("-"))?;
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("cannot write to standard output")?;
+    Ok(())
 }
 
 /// Why a number on the command line was refused (clap prints it after the option's name).

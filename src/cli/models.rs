@@ -21,23 +21,22 @@ pub(super) fn run(ModelsArgs { model: args }: &ModelsArgs) -> Result<()> {
         bail!("no .onnx models in {}", dir.display());
     }
     let default = resolve_model(None, &dir).ok();
+    let mut listing = String::new();
     for path in paths {
         let marker = if default.as_deref() == Some(path.as_path()) { " (default)" } else { "" };
         match Classifier::load(&path, args.classifier_options()) {
             Ok(classifier) => {
                 let info = classifier.info();
-                println!("{}{marker}", path.display());
-                println!("  {}", info.summary());
-                println!("  labels: {}", info.labels.join(", "));
                 let n = &info.normalization;
-                println!("  input: pixel*{:.6}, mean {:?}, std {:?}; output: {:?}", n.pixel_scale, n.mean, n.std, info.output_kind);
+                listing += &format!("{}{marker}\n  {}\n  labels: {}\n", path.display(), info.summary(), info.labels.join(", "));
+                listing += &format!("  input: pixel*{:.6}, mean {:?}, std {:?}; output: {:?}\n", n.pixel_scale, n.mean, n.std, info.output_kind);
                 if let Some(arch) = &info.architecture {
-                    println!("  architecture: {arch}");
+                    listing += &format!("  architecture: {arch}\n");
                 }
             }
             Err(crate::inference::classifier::ModelError::Runtime(e)) => return Err(e.into()),
-            Err(error) => println!("{}{marker}\n  unusable: {}", path.display(), crate::errors::one_line(&error)),
+            Err(error) => listing += &format!("{}{marker}\n  unusable: {}\n", path.display(), crate::errors::one_line(&error)),
         }
     }
-    Ok(())
+    super::print_to_stdout(&listing)
 }

@@ -290,6 +290,27 @@ fn records_to_a_closed_standard_output_are_an_error() {
     assert_clean_failure(&out, "standard output");
 }
 
+/// Reports (`models`, `bench`) to a closed or full standard output: one line and a non-zero
+/// exit, never a panic or a listing lost with exit 0 (issue #27).
+#[cfg(unix)]
+#[test]
+fn reports_to_a_closed_or_full_standard_output_are_an_error() {
+    if !onnx_runtime_available() {
+        return;
+    }
+    let models_dir = root().join("tests/fixtures");
+    let models = ["models", "--models-dir", models_dir.to_str().unwrap()];
+    assert_clean_failure(&run_in_shell("exec >&-", &models), "standard output");
+    if std::path::Path::new("/dev/full").exists() {
+        assert_clean_failure(&run_in_shell("exec >/dev/full", &models), "standard output");
+        let dir = tempdir();
+        let clip = dir.path().join("clip.avi");
+        assert!(run(&["demo-clip", clip.to_str().unwrap(), "--frames", "5"]).status.success());
+        let bench = ["bench", clip.to_str().unwrap(), "--frames", "5", "--classify-runs", "1", "--model", &tiny()];
+        assert_clean_failure(&run_in_shell("exec >/dev/full", &bench), "standard output");
+    }
+}
+
 #[test]
 fn a_video_cut_short_is_reported() {
     if !onnx_runtime_available() {

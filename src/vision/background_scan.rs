@@ -10,15 +10,13 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use opencv::core::Mat;
 use opencv::prelude::*;
 
-use crate::vision::detector::FaceBox;
+use crate::vision::detector::ScanPlan;
 use crate::vision::error::DetectError;
 
 struct ScanRequest {
     /// The frame (grey for Haar, colour for BlazeFace).
     grey: Mat,
-    min_face_px: f32,
-    /// The faces followed when the frame was handed over.
-    known: Vec<FaceBox>,
+    plan: ScanPlan,
     generation: u64,
 }
 
@@ -38,9 +36,8 @@ pub struct BackgroundScanner<T> {
 
 impl<T: Send + 'static> BackgroundScanner<T> {
     /// A thread that runs `scan` (which owns its own detector: a cascade or an ONNX session is
-    /// not shared between threads) on each frame handed to it, with the smallest face asked for
-    /// and the faces followed then.
-    pub fn start(mut scan: impl FnMut(&Mat, f32, &[FaceBox]) -> Result<T, DetectError> + Send + 'static) -> Result<Self, DetectError> {
+    /// not shared between threads) on each frame handed to it, as its plan asks.
+    pub fn start(mut scan: impl FnMut(&Mat, &ScanPlan) -> Result<T, DetectError> + Send + 'static) -> Result<Self, DetectError> {
         let (requests, request_rx) = crossbeam_channel::bounded::<ScanRequest>(1);
         let (result_tx, results) = crossbeam_channel::bounded::<ScanResult<T>>(1);
         // Not joined, so that stopping the camera never waits for a scan: the thread ends after
@@ -50,7 +47,7 @@ impl<T: Send + 'static> BackgroundScanner<T> {
             .spawn(move || {
                 lower_this_threads_priority();
                 for request in request_rx {
-                    let detections = scan(&request.grey, request.min_face_px, &request.known);
+                    let detections = scan(&request.grey, &request.plan);
                     if result_tx.send(ScanResult { detections, generation: request.generation }).is_err() {
                         return;
                     }
@@ -61,11 +58,11 @@ impl<T: Send + 'static> BackgroundScanner<T> {
     }
 
     /// Starts a scan of `frame` (copied) unless one is in flight; true if it started.
-    pub fn submit(&mut self, frame: &Mat, min_face_px: f32, known: &[FaceBox]) -> Result<bool, DetectError> {
+    pub fn submit(&mut self, frame: &Mat, plan: ScanPlan) -> Result<bool, DetectError> {
         if self.in_flight {
             return Ok(false);
         }
-        match self.requests.try_send(ScanRequest { grey: frame.try_clone()?, min_face_px, known: known.to_vec(), generation: self.generation }) {
+        match self.requests.try_send(ScanRequest { grey: frame.try_clone()?, plan, generation: self.generation }) {
             Ok(()) => {
                 self.in_flight = true;
                 Ok(true)

@@ -32,7 +32,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use crate::vision::detect::DetectError;
-use crate::vision::detector::{weighted_nms, Detection, FaceBox, FaceDetector, Keypoints, NMS_MIN_IOU};
+use crate::vision::detector::{weighted_nms, Detection, FaceBox, FaceDetector, Keypoints, ScanPlan, NMS_MIN_IOU};
 use crate::vision::tracker::likeness;
 
 /// One of the two models and the numbers of its MediaPipe graph.
@@ -340,9 +340,10 @@ enum SecondLook<'a> {
 }
 
 impl BlazeFace {
-    /// The whole frame with both models, and tiles with the full-range model where faces of
-    /// `min_face_px` are too small for the whole frame; merged, with second looks as asked.
-    fn full_scan(&mut self, frame: &Mat, min_face_px: f32, second_look: SecondLook<'_>) -> Result<Vec<Detection>, DetectError> {
+    /// The whole frame with both models, and (with `small_faces`) tiles with the full-range
+    /// model where faces of `min_face_px` are too small for the whole frame; merged, with second
+    /// looks as asked.
+    fn full_scan(&mut self, frame: &Mat, min_face_px: f32, small_faces: bool, second_look: SecondLook<'_>) -> Result<Vec<Detection>, DetectError> {
         let size = Size::new(frame.cols(), frame.rows());
         let whole = Rect::new(0, 0, size.width, size.height);
         let longer_side = size.width.max(size.height) as f32;
@@ -355,7 +356,7 @@ impl BlazeFace {
                 weak.push(face);
             }
         }
-        for tile in tiles(size, min_face_px) {
+        for tile in if small_faces { tiles(size, min_face_px) } else { Vec::new() } {
             weak.extend(self.full_range.run(frame, tile)?.into_iter().filter(|d| !cut_by_tile(&d.bbox, tile, size)));
         }
         let (trusted, to_look_again) = match second_look {
@@ -381,12 +382,12 @@ impl BlazeFace {
 }
 
 impl FaceDetector for BlazeFace {
-    fn detect_all(&mut self, frame: &Mat, min_face_px: f32, known: &[FaceBox]) -> Result<Vec<Detection>, DetectError> {
-        self.full_scan(frame, min_face_px, SecondLook::ForNewFaces(known))
+    fn detect_all(&mut self, frame: &Mat, plan: &ScanPlan) -> Result<Vec<Detection>, DetectError> {
+        self.full_scan(frame, plan.min_face_px, plan.small_faces, SecondLook::ForNewFaces(&plan.known))
     }
 
     fn detect_in_still(&mut self, frame: &Mat, min_face_px: f32) -> Result<Vec<Detection>, DetectError> {
-        self.full_scan(frame, min_face_px, SecondLook::ForWeakPasses)
+        self.full_scan(frame, min_face_px, true, SecondLook::ForWeakPasses)
     }
 
     fn detect_near(&mut self, frame: &Mat, around: &[FaceBox]) -> Result<Vec<Detection>, DetectError> {

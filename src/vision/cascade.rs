@@ -5,7 +5,7 @@ use opencv::core::{Mat, Rect, Size, Vector};
 use opencv::objdetect::CascadeClassifier;
 use opencv::prelude::*;
 
-use crate::vision::detector::{Detection, FaceBox, FaceDetector};
+use crate::vision::detector::{Detection, FaceBox, FaceDetector, ScanPlan};
 use crate::vision::error::DetectError;
 use crate::vision::settings::DetectorSettings;
 
@@ -59,9 +59,9 @@ impl PlainHaar {
 }
 
 impl FaceDetector for PlainHaar {
-    fn detect_all(&mut self, frame: &Mat, min_face_px: f32, _known: &[FaceBox]) -> Result<Vec<Detection>, DetectError> {
+    fn detect_all(&mut self, frame: &Mat, plan: &ScanPlan) -> Result<Vec<Detection>, DetectError> {
         let grey = crate::vision::face::to_grey(frame)?;
-        let min_side = min_face_px.round() as i32;
+        let min_side = plan.min_face_px.round() as i32;
         let mut found = Vector::<Rect>::new();
         self.cascade.detect_multi_scale(
             &grey,
@@ -78,6 +78,6 @@ impl FaceDetector for PlainHaar {
     fn detect_near(&mut self, frame: &Mat, _around: &[FaceBox]) -> Result<Vec<Detection>, DetectError> {
         // Plain Haar knows no "near": it scans the whole frame every time.
         let min_face_px = self.settings.min_face_px(Size::new(frame.cols(), frame.rows()), 24.0);
-        self.detect_all(frame, min_face_px, &[])
+        self.detect_all(frame, &ScanPlan::everything(min_face_px))
     }
 }

@@ -85,18 +85,36 @@ pub struct Detection {
     pub keypoints: Option<Keypoints>,
 }
 
+/// What a full scan is asked to do.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ScanPlan {
+    /// The smallest face looked for, in pixels.
+    pub min_face_px: f32,
+    /// The faces already followed, which a detector may take without the checks it gives a new
+    /// face.
+    pub known: Vec<FaceBox>,
+    /// Whether to look for faces too small for one look at the whole frame (BlazeFace's tiles);
+    /// a scan without leaves those to the next that has it.
+    pub small_faces: bool,
+}
+
+impl ScanPlan {
+    /// Every face of at least `min_face_px`, none known.
+    pub fn everything(min_face_px: f32) -> Self {
+        Self { min_face_px, known: Vec::new(), small_faces: true }
+    }
+}
+
 /// A face detector: where faces are in one frame, nothing carried over between frames (ids and
 /// the choice of where to look belong to the tracker and the finder).
 pub trait FaceDetector: Send {
-    /// Every face in a BGR (or grey) frame at least `min_face_px` wide: the full scan. `known`:
-    /// the faces already followed, which a detector may take without the checks it gives a new
-    /// face.
-    fn detect_all(&mut self, frame: &Mat, min_face_px: f32, known: &[FaceBox]) -> Result<Vec<Detection>, DetectError>;
+    /// Every face in a BGR (or grey) frame as `plan` asks: the full scan.
+    fn detect_all(&mut self, frame: &Mat, plan: &ScanPlan) -> Result<Vec<Detection>, DetectError>;
 
     /// Every face in a still image: the full scan, where a detector may take more on one
     /// model's word, since nothing found is carried into later frames.
     fn detect_in_still(&mut self, frame: &Mat, min_face_px: f32) -> Result<Vec<Detection>, DetectError> {
-        self.detect_all(frame, min_face_px, &[])
+        self.detect_all(frame, &ScanPlan::everything(min_face_px))
     }
 
     /// Faces near each box of `around` (faces of the frame before): the cheap look that follows

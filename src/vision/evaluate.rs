@@ -18,7 +18,7 @@ use opencv::prelude::*;
 use crate::source::{read_image, SourceError};
 use crate::vision::cascade::PlainHaar;
 use crate::vision::detect::{DetectError, DetectorKind, DetectorSettings, FaceFinder};
-use crate::vision::detector::FaceDetector;
+use crate::vision::detector::{FaceDetector, ScanPlan};
 use crate::vision::face::to_grey;
 use crate::vision::overlap::iou;
 
@@ -284,7 +284,7 @@ fn score_one(
 fn score_plain(score: &mut Score, frame: &AnnotatedFrame, plain: &mut PlainHaar, settings: &DetectorSettings) -> Result<(), EvalError> {
     let started = Instant::now();
     let min_face_px = settings.min_face_px(Size::new(frame.image.cols(), frame.image.rows()), 0.0);
-    let found: Vec<Rect> = plain.detect_all(&frame.image, min_face_px, &[])?.iter().map(|d| d.bbox.to_rect()).collect();
+    let found: Vec<Rect> = plain.detect_all(&frame.image, &ScanPlan::everything(min_face_px))?.iter().map(|d| d.bbox.to_rect()).collect();
     score.detect_seconds += started.elapsed().as_secs_f64();
     score.add_frame(&found, frame);
     Ok(())

@@ -45,6 +45,7 @@ use opencv::prelude::*;
 use crate::vision::background_scan::BackgroundScanner;
 use crate::vision::cascade::{full_scan, load_cascade};
 use crate::vision::detect::FoundFace;
+use crate::vision::detector::ScanPlan;
 use crate::vision::error::DetectError;
 use crate::vision::overlap::iou;
 use crate::vision::scene::SceneCuts;
@@ -252,7 +253,7 @@ impl HaarFinder {
         // The scan thread has its own copy of the cascade (a cascade is not shared between threads).
         let mut cascade = load_cascade(&self.settings.cascade_path())?;
         let settings = self.settings.clone();
-        self.background = Some(BackgroundScanner::start(move |grey, min_face_px, _known| Ok(full_scan(&mut cascade, grey, &settings, min_face_px)?))?);
+        self.background = Some(BackgroundScanner::start(move |grey, plan| Ok(full_scan(&mut cascade, grey, &settings, plan.min_face_px)?))?);
         Ok(self)
     }
 
@@ -292,7 +293,7 @@ impl HaarFinder {
             None => false,
             Some(background) => {
                 let finished = background.take_result()?;
-                let started = due && background.submit(grey, min_face_px, &[])?;
+                let started = due && background.submit(grey, ScanPlan::everything(min_face_px))?;
                 if let Some(detections) = finished {
                     let new_faces = self.merge_full_scan(grey, &detections, ScanAge::EarlierFrame)?;
                     self.quiet_full_scans = if new_faces == 0 && following { self.quiet_full_scans + 1 } else { 0 };

@@ -7,9 +7,9 @@
 //! upscaled 48x48 FER-2013 face, which the full-range model misses half the time).
 //!
 //! A *pass* runs one model on one square region of the frame: the region is letterboxed into the
-//! model's input (aspect kept, black borders), the model scores one box per SSD
-//! anchor, and the boxes above the score threshold are decoded into frame pixels, keypoints
-//! included. The pre- and post-processing follow MediaPipe's graphs
+//! model's input as MediaPipe does it (aspect kept, black borders, sampled bilinearly by an affine
+//! warp), the model scores one box per SSD anchor, and the boxes above the score threshold are
+//! decoded into frame pixels, keypoints included. The pre- and post-processing follow MediaPipe's graphs
 //! (`face_detection_full_range.pbtxt`, `face_detection_short_range.pbtxt`; numbers in
 //! `assets/blazeface/README.md`); passes of one frame are merged by MediaPipe's weighted
 //! non-maximum suppression (`detector::weighted_nms`).
@@ -18,9 +18,11 @@
 //! - the full scan: the whole frame with both models, and, where a face of the smallest size
 //!   asked for (`--min-face`) would be under what one whole-frame pass sees
 //!   ([`MIN_FACE_INPUT_FRACTION`] of its input), overlapping square tiles small enough that it is
-//!   not;
-//! - around a known face: one short-range pass on a square [`NEAR_REGION_SCALE`] times the face's
-//!   side, centred on it (the face then fills the part of the input the model was made for).
+//!   not; then a second look, one full-range pass on a square [`NEAR_REGION_SCALE`] times its
+//!   side, at each new face of a video frame and at the weak finds of a still (`SecondLook`);
+//! - following a known face: one short-range pass on a square [`FOLLOW_REGION_SCALE`] times the
+//!   face's side, centred on it (the face then fills the part of the input the model was made
+//!   for).
 
 use std::path::{Path, PathBuf};
 
@@ -117,7 +119,8 @@ pub const FILLS_THE_PICTURE_FRACTION: f32 = 0.5;
 /// Following a face from frame to frame, the short-range model looks at a square this many
 /// times its side around its last box.
 pub const FOLLOW_REGION_SCALE: f32 = 2.5;
-/// Around a known face, the full-range pass sees a square this many times the face's side.
+/// The second look: the full-range pass sees a square this many times the face's side (the
+/// model is made for faces small in its picture: at 2.5x it missed faces in alternate frames).
 pub const NEAR_REGION_SCALE: f32 = 4.0;
 /// Tiles overlap by this many times the largest face they are there for, so that every such
 /// face lies wholly inside at least one tile.

@@ -9,7 +9,7 @@
 use opencv::core::{Mat, Rect};
 
 use crate::vision::blazeface::BlazeFace;
-use crate::vision::detector::{Detection, FaceDetector, Keypoints};
+use crate::vision::detector::{Detection, Keypoints};
 use crate::vision::haar::HaarFinder;
 use crate::vision::learned::LearnedFinder;
 
@@ -54,12 +54,6 @@ impl FaceFinder {
             DetectorKind::Blazeface => Finder::Learned(LearnedFinder::new(Box::new(BlazeFace::load_default()?), settings.clone())),
         };
         Ok(Self { finder, settings })
-    }
-
-    /// A finder around any detector (tests drive it with scripted boxes).
-    pub fn with_detector(detector: Box<dyn FaceDetector>, settings: DetectorSettings) -> Result<Self, DetectError> {
-        settings.check()?;
-        Ok(Self { finder: Finder::Learned(LearnedFinder::new(detector, settings.clone())), settings })
     }
 
     pub fn settings(&self) -> &DetectorSettings {

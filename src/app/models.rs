@@ -158,7 +158,9 @@ fn read_models(dir: &Path, options: ClassifierOptions, stop: &AtomicBool) -> Opt
         Ok(paths) => paths,
         Err(e) => return Some(Err(e)),
     };
-    let default = std::fs::read_to_string(dir.join("default.txt")).map(|s| s.trim().to_string()).unwrap_or_default();
+    let default = crate::inference::catalog::read_default_file(&dir.join(crate::inference::catalog::DEFAULT_MODEL_FILE))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
     let mut entries = Vec::with_capacity(paths.len());
     for path in paths {
         if stop.load(Ordering::Relaxed) {

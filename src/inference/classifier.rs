@@ -93,6 +93,8 @@ pub enum InputSpecError {
     Side { height: i64, width: i64 },
     #[error("input batch of {0}; emocam takes a fixed batch of at most {MAX_FIXED_BATCH}")]
     Batch(i64),
+    #[error("input of {0:?} is {1} values a run; emocam takes at most {MAX_INPUT_VALUES_PER_RUN}")]
+    TooLarge(Vec<i64>, i64),
     #[error(transparent)]
     Metadata(#[from] MetadataError),
 }
@@ -209,6 +211,12 @@ pub fn input_spec_from_shape(shape: &[i64], meta: &Metadata) -> Result<InputSpec
     if shape[0] > MAX_FIXED_BATCH {
         return Err(InputSpecError::Batch(shape[0]));
     }
+    // The side and the batch are each within range, but not necessarily together: the warm-up
+    // allocates a whole fixed batch ([256, 3, 1024, 1024] is 3 GiB).
+    let values = shape[0].max(1) * c * height * width;
+    if values > MAX_INPUT_VALUES_PER_RUN {
+        return Err(InputSpecError::TooLarge(shape.to_vec(), values));
+    }
     Ok(InputSpec { layout, channels: c as usize, height: height as usize, width: width as usize, fixed_batch: (shape[0] > 0).then_some(shape[0] as usize) })
 }
 
@@ -216,6 +224,9 @@ pub fn input_spec_from_shape(shape: &[i64], meta: &Metadata) -> Result<InputSpec
 const MODEL_INPUT_SIDE_RANGE_PX: std::ops::RangeInclusive<i64> = 8..=1024;
 /// The largest fixed batch a model may declare (each run pads to it).
 const MAX_FIXED_BATCH: i64 = 256;
+/// The most input values one run may take: 256 MiB of float32, above a fixed batch of 256
+/// ImageNet-sized colour images (38.5 million values).
+const MAX_INPUT_VALUES_PER_RUN: i64 = 1 << 26;
 /// How far a probability row may sum from one and still count as probabilities.
 const PROBABILITY_SUM_TOLERANCE: f32 = 1e-3;
 
@@ -476,6 +487,14 @@ mod tests {
         assert!(error.to_string().contains("pixels a side"), "{error}");
         let error = input_spec_from_shape(&[-1, 1, -1, -1], &meta(r#"{"input_size": "1e9"}"#)).unwrap_err();
         assert!(error.to_string().contains("pixels a side"), "{error}");
+    }
+
+    #[test]
+    fn a_batch_and_side_each_allowed_but_too_large_together_are_refused() {
+        let none = meta("{}");
+        assert!(matches!(input_spec_from_shape(&[256, 3, 1024, 1024], &none), Err(InputSpecError::TooLarge(..))));
+        assert!(input_spec_from_shape(&[256, 3, 224, 224], &none).is_ok(), "ImageNet-sized fixed batches pass");
+        assert!(input_spec_from_shape(&[-1, 3, 1024, 1024], &none).is_ok(), "a dynamic batch is sized by the faces found");
     }
 
     #[test]

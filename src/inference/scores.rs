@@ -54,7 +54,9 @@ pub fn softmax(logits: &[f32]) -> Vec<f32> {
 
 /// Converts a batch of raw outputs to one probability vector per row.
 ///
-/// Probabilities are renormalised so that each row sums to exactly one.
+/// Probabilities are renormalised so that each row sums to exactly one. A row of a model that
+/// gives probabilities but is not one (a negative value, or nothing above zero) is returned as
+/// it is, for the caller to refuse: softmaxing it would turn nonsense into plausible bars.
 pub fn to_probabilities(values: &[f32], num_classes: usize, kind: OutputKind) -> Vec<Vec<f32>> {
     if num_classes == 0 {
         return Vec::new();
@@ -65,10 +67,10 @@ pub fn to_probabilities(values: &[f32], num_classes: usize, kind: OutputKind) ->
             OutputKind::Logits => softmax(row),
             OutputKind::Probabilities => {
                 let sum: f32 = row.iter().sum();
-                if sum > 0.0 {
+                if sum > 0.0 && row.iter().all(|v| *v >= 0.0) {
                     row.iter().map(|v| v / sum).collect()
                 } else {
-                    softmax(row)
+                    row.to_vec()
                 }
             }
         })
@@ -121,6 +123,14 @@ mod tests {
         for (a, b) in from_logits[0].iter().zip(&from_probs[0]) {
             assert!((a - b).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn probabilities_that_are_not_are_left_for_the_caller_to_refuse() {
+        for row in [[-0.2f32, 0.1, 0.1], [0.0, 0.0, 0.0], [0.9, -0.1, 0.2]] {
+            assert_eq!(to_probabilities(&row, 3, OutputKind::Probabilities), vec![row.to_vec()], "{row:?}");
+        }
+        assert_eq!(to_probabilities(&[0.2, 0.2], 2, OutputKind::Probabilities), vec![vec![0.5, 0.5]], "renormalised");
     }
 
     #[test]

@@ -196,9 +196,10 @@ impl RecordWriter {
                     Some(old) if old.as_slice() != labels => return Err(RecordError::LabelsChanged { old: old.clone(), new: labels.to_vec() }),
                     Some(_) => {}
                     None => {
-                        let mut header: Vec<String> =
-                            ["source", "frame", "time_ms", "track_id", "x", "y", "w", "h", "label", "confidence"].map(String::from).to_vec();
-                        header.extend(labels.iter().cloned());
+                        let mut header: Vec<String> = CSV_FIELDS.map(String::from).to_vec();
+                        for label in labels {
+                            header.push(csv_column_for(label, &header));
+                        }
                         if let Some(csv) = &mut self.csv {
                             csv.write_record(&header)?;
                         }
@@ -237,6 +238,20 @@ impl RecordWriter {
     }
 }
 
+/// The CSV columns before the probabilities.
+const CSV_FIELDS: [&str; 10] = ["source", "frame", "time_ms", "track_id", "x", "y", "w", "h", "label", "confidence"];
+
+/// The CSV column of a label's probability: the label, with `probability_` before it while that
+/// name is taken (a model whose labels are `label` or `x` must not give two columns of one name,
+/// where `row['label']` would read a probability).
+fn csv_column_for(label: &str, taken: &[String]) -> String {
+    let mut column = label.to_string();
+    while taken.contains(&column) {
+        column = format!("probability_{column}");
+    }
+    column
+}
+
 fn round6(v: f32) -> f64 {
     (v as f64 * 1e6).round() / 1e6
 }
@@ -273,6 +288,17 @@ mod tests {
             probabilities,
             keypoints: None,
         }
+    }
+
+    #[test]
+    fn csv_columns_never_repeat_a_name() {
+        let mut header: Vec<String> = CSV_FIELDS.map(String::from).to_vec();
+        for label in ["happy", "label", "x", "probability_label"] {
+            header.push(csv_column_for(label, &header));
+        }
+        assert_eq!(&header[CSV_FIELDS.len()..], ["happy", "probability_label", "probability_x", "probability_probability_label"]);
+        let unique: std::collections::BTreeSet<&String> = header.iter().collect();
+        assert_eq!(unique.len(), header.len(), "{header:?}");
     }
 
     #[test]

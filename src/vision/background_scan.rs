@@ -15,7 +15,7 @@ use crate::vision::error::DetectError;
 
 struct ScanRequest {
     /// The frame (grey for Haar, colour for BlazeFace).
-    grey: Mat,
+    frame: Mat,
     plan: ScanPlan,
     generation: u64,
 }
@@ -47,7 +47,7 @@ impl<T: Send + 'static> BackgroundScanner<T> {
             .spawn(move || {
                 lower_this_threads_priority();
                 for request in request_rx {
-                    let detections = scan(&request.grey, &request.plan);
+                    let detections = scan(&request.frame, &request.plan);
                     if result_tx.send(ScanResult { detections, generation: request.generation }).is_err() {
                         return;
                     }
@@ -62,7 +62,7 @@ impl<T: Send + 'static> BackgroundScanner<T> {
         if self.in_flight {
             return Ok(false);
         }
-        match self.requests.try_send(ScanRequest { grey: frame.try_clone()?, plan, generation: self.generation }) {
+        match self.requests.try_send(ScanRequest { frame: frame.try_clone()?, plan, generation: self.generation }) {
             Ok(()) => {
                 self.in_flight = true;
                 Ok(true)

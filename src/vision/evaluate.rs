@@ -266,28 +266,31 @@ pub fn clip_frames(photos: &[AnnotatedPhoto], frame_size: Size, frames_per_photo
 /// The frame rate of written clips: a webcam's.
 pub const CLIP_FPS: f64 = 30.0;
 
-/// Times and scores one finder (`find`, given the frame and its grey) on one frame (grey
-/// conversion included in the time).
-fn score_one(
-    score: &mut Score,
-    frame: &AnnotatedFrame,
-    mut find: impl FnMut(&Mat, &Mat) -> Result<Vec<crate::vision::detect::FoundFace>, DetectError>,
-) -> Result<(), EvalError> {
+/// Times `find` (the boxes one detector finds in `frame`) and scores its boxes.
+fn score_timed(score: &mut Score, frame: &AnnotatedFrame, find: impl FnOnce() -> Result<Vec<Rect>, EvalError>) -> Result<(), EvalError> {
     let started = Instant::now();
-    let found: Vec<Rect> = find(&frame.image, &to_grey(&frame.image)?)?.iter().map(|f| f.bbox).collect();
+    let found = find()?;
     score.detect_seconds += started.elapsed().as_secs_f64();
     score.add_frame(&found, frame);
     Ok(())
 }
 
+/// Scores one finder (`find`, given the frame and its grey) on one frame (grey conversion
+/// included in the time).
+fn score_one(
+    score: &mut Score,
+    frame: &AnnotatedFrame,
+    mut find: impl FnMut(&Mat, &Mat) -> Result<Vec<crate::vision::detect::FoundFace>, DetectError>,
+) -> Result<(), EvalError> {
+    score_timed(score, frame, || Ok(find(&frame.image, &to_grey(&frame.image)?)?.iter().map(|f| f.bbox).collect()))
+}
+
 /// The same for plain Haar, whose smallest face is the setting's fraction of the frame alone.
 fn score_plain(score: &mut Score, frame: &AnnotatedFrame, plain: &mut PlainHaar, settings: &DetectorSettings) -> Result<(), EvalError> {
-    let started = Instant::now();
-    let min_face_px = settings.min_face_px(Size::new(frame.image.cols(), frame.image.rows()), 0.0);
-    let found: Vec<Rect> = plain.detect_all(&frame.image, &ScanPlan::everything(min_face_px))?.iter().map(|d| d.bbox.to_rect()).collect();
-    score.detect_seconds += started.elapsed().as_secs_f64();
-    score.add_frame(&found, frame);
-    Ok(())
+    score_timed(score, frame, || {
+        let min_face_px = settings.min_face_px(Size::new(frame.image.cols(), frame.image.rows()), 0.0);
+        Ok(plain.detect_all(&frame.image, &ScanPlan::everything(min_face_px))?.iter().map(|d| d.bbox.to_rect()).collect())
+    })
 }
 
 /// Everything `emocam eval-detect` measured.

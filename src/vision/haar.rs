@@ -49,17 +49,13 @@ use crate::vision::detector::ScanPlan;
 use crate::vision::error::DetectError;
 use crate::vision::overlap::iou;
 use crate::vision::scene::SceneCuts;
-use crate::vision::settings::DetectorSettings;
+use crate::vision::settings::{DetectorSettings, VIEW_MOTION_SCAN_FRACTION};
 use crate::vision::template::FaceTemplate;
 
 /// The smallest face looked for, in pixels: the 24 px Haar model.
 const MIN_FACE_PX: f32 = 24.0;
 /// The search window of a lost face grows by `TRACK_SEARCH_MARGIN` per missed frame, to this.
 const MAX_SEARCH_MARGIN: f32 = 1.0;
-/// How often the full-scan interval may double while full scans find no new face: new faces
-/// then appear after at most 8 intervals (80 frames at the default 10, under 3 s at 30 fps).
-/// A face lost or found resets it.
-const MAX_QUIET_SCAN_DOUBLINGS: u32 = 3;
 /// Frames a confirmed face may stay lost (searched for, not reported) before it is forgotten.
 const MAX_MISSED_FRAMES_CONFIRMED: u32 = 5;
 /// The same for a face not confirmed yet.
@@ -103,11 +99,6 @@ const BAR_MAX_GREY_RANGE: f64 = 6.0;
 /// A new face must keep this fraction of its side clear of a bar's edge: Haar's false faces
 /// on such an edge straddle it or hug it from inside.
 const PICTURE_EDGE_CLEARANCE: f32 = 0.05;
-/// A full scan is due once the view has moved by this fraction of the smallest followed face's
-/// side since the last one (see `view_moved_a_face_since_full_scan`). On the 640x480 clips of
-/// `eval-detect`: 1 gave recall 0.804 with 22 full scans in 240 frames, 0.75 0.808 with 26,
-/// 0.5 0.827 with 34 (too slow: about 5x plain Haar's speed).
-const VIEW_MOTION_SCAN_FRACTION: f32 = 0.75;
 /// Frames for which a spot the verifier turned down stays suspect: the longest full-scan
 /// interval at the default setting, so that the next scan still remembers it.
 const TURNED_DOWN_MEMORY_FRAMES: u64 = 80;
@@ -271,10 +262,9 @@ impl HaarFinder {
         }
     }
 
-    /// Frames until the next full scan: the set interval while faces come and go, up to
-    /// `2^MAX_QUIET_SCAN_DOUBLINGS` times longer while the scans find nothing new.
+    /// Frames until the next full scan (see `DetectorSettings::full_scan_interval`).
     fn full_scan_interval(&self) -> u32 {
-        self.settings.full_scan_interval_frames.max(1).saturating_mul(1 << self.quiet_full_scans.min(MAX_QUIET_SCAN_DOUBLINGS))
+        self.settings.full_scan_interval(self.quiet_full_scans)
     }
 
     /// Runs the full scan of this frame if `due` (in line), or hands it to the scan thread and
@@ -650,6 +640,7 @@ pub(super) mod tests {
     use super::*;
     use crate::source::DemoSource;
     use crate::vision::face::to_grey;
+    use crate::vision::settings::MAX_QUIET_SCAN_DOUBLINGS;
 
     /// Frame `index` of the demo, grey (also used by the template's tests).
     pub(in crate::vision) fn demo_grey(index: u64) -> Mat {

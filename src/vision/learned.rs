@@ -20,29 +20,26 @@ use opencv::prelude::*;
 
 use crate::vision::background_scan::BackgroundScanner;
 use crate::vision::detect::FoundFace;
-use crate::vision::detector::{weighted_nms, Detection, FaceBox, FaceDetector, ScanPlan};
+use crate::vision::detector::{weighted_nms, Detection, FaceBox, FaceDetector, ScanPlan, NMS_MIN_IOU};
 use crate::vision::error::DetectError;
 use crate::vision::scene::SceneCuts;
-use crate::vision::settings::DetectorSettings;
+use crate::vision::settings::{DetectorSettings, VIEW_MOTION_SCAN_FRACTION};
 use crate::vision::tracker::{likeness, Tracker};
 
 /// The smallest face looked for, whatever `min_face_fraction` says: under this a 48x48 crop is
 /// mostly upscaling, and the full scan's tiles multiply.
 pub const MIN_FACE_PX: f32 = 16.0;
 
-/// How often the full-scan interval may double while full scans find no new face: new faces
-/// that come without moving the view then wait at most 8 intervals (80 frames at the default
-/// 10, under 3 s at 30 frames/s), as with the Haar finder.
-const MAX_QUIET_SCAN_DOUBLINGS: u32 = 3;
-/// A full scan is due once a followed face has moved by this fraction of the smallest followed
-/// face's side since the last one (the Haar finder's rule, measured there with `eval-detect`).
-const VIEW_MOTION_SCAN_FRACTION: f32 = 0.75;
-
 /// Every this many full scans look for faces too small for one look at the whole frame (tiles,
 /// the bulk of a scan's cost; issue #26 lets them run less often). On `eval-detect`'s 640x480
 /// clip: tiles in every scan, recall 0.995 at 111.5 frames/s; in every second scan, 0.989 at
 /// 134.4 frames/s (docs/detection-blazeface.md).
 const SMALL_FACE_SCAN_EVERY: u32 = 2;
+
+/// Whether two boxes of one frame are one face: they overlap as much as weighted NMS merges.
+fn same_place(a: &FaceBox, b: &FaceBox) -> bool {
+    a.iou(b) > NMS_MIN_IOU
+}
 
 /// Finds faces with a learned detector and keeps their ids.
 pub struct LearnedFinder {
@@ -96,12 +93,6 @@ impl LearnedFinder {
         }
     }
 
-    /// Frames until the next full scan: the set interval, up to `2^MAX_QUIET_SCAN_DOUBLINGS`
-    /// times longer while the scans find nothing new.
-    fn full_scan_interval(&self) -> u32 {
-        self.settings.full_scan_interval_frames.max(1).saturating_mul(1 << self.quiet_full_scans.min(MAX_QUIET_SCAN_DOUBLINGS))
-    }
-
     /// Whether some face found in the last frame has moved by `VIEW_MOTION_SCAN_FRACTION` of the
     /// smallest such face's side since the last full scan.
     fn view_moved_a_face(&self) -> bool {
@@ -117,12 +108,11 @@ impl LearnedFinder {
         })
     }
 
-    /// Counts a full scan that found `found`: quiet when every face in it was followed already.
-    fn full_scan_done(&mut self, found: &[Detection]) {
-        let known = self.tracker.boxes();
-        let anything_new = found.iter().any(|d| !known.iter().any(|k| k.iou(&d.bbox) > 0.3));
-        let following = !known.is_empty();
-        self.quiet_full_scans = if anything_new || !following { 0 } else { self.quiet_full_scans + 1 };
+    /// Counts a full scan that found `found` while `known` were followed: quiet when every face
+    /// in it was followed already.
+    fn full_scan_done(&mut self, found: &[Detection], known: &[FaceBox]) {
+        let anything_new = found.iter().any(|d| !known.iter().any(|k| same_place(k, &d.bbox)));
+        self.quiet_full_scans = if anything_new || known.is_empty() { 0 } else { self.quiet_full_scans + 1 };
     }
 
     /// The next full scan's plan: faces too small for one look at the whole frame are looked
@@ -151,35 +141,41 @@ impl LearnedFinder {
         if self.tracker.any_missed() {
             self.quiet_full_scans = 0;
         }
-        let due = self.tracker.is_empty() || self.tracker.any_missed() || self.frames_since_full_scan >= self.full_scan_interval() || self.view_moved_a_face();
+        let due = self.tracker.is_empty()
+            || self.tracker.any_missed()
+            || self.frames_since_full_scan >= self.settings.full_scan_interval(self.quiet_full_scans)
+            || self.view_moved_a_face();
         let mut found = Vec::new();
         let mut scanned = false;
         // Faces to look for near their last box: those followed, and those a background scan
         // found in an earlier frame that nobody follows yet.
         let mut near = self.tracker.boxes();
-        let plan = self.scan_plan(min_face_px, &near);
+        let plan = due.then(|| self.scan_plan(min_face_px, &near));
         match &mut self.background {
             None => {
-                if due {
+                if let Some(plan) = plan {
                     found = self.detector.detect_all(image, &plan)?;
                     self.full_scans += 1;
-                    self.full_scan_done(&found);
+                    self.full_scan_done(&found, &near);
                     self.frames_since_full_scan = 0;
                     scanned = true;
                     // A face the scan found needs no look of its own.
-                    near.retain(|bbox| !found.iter().any(|d| d.bbox.iou(bbox) > 0.3));
+                    near.retain(|bbox| !found.iter().any(|d| same_place(&d.bbox, bbox)));
                 }
             }
             Some(background) => {
                 let earlier = background.take_result()?;
-                if due && background.submit(image, plan)? {
-                    self.full_scans += 1;
-                    self.frames_since_full_scan = 0;
-                    scanned = true;
+                if let Some(plan) = plan {
+                    if background.submit(image, plan)? {
+                        self.full_scans += 1;
+                        self.frames_since_full_scan = 0;
+                        scanned = true;
+                    }
                 }
                 if let Some(earlier) = earlier {
-                    self.full_scan_done(&earlier);
-                    near.extend(earlier.iter().map(|d| d.bbox).filter(|bbox| !near.iter().any(|known| known.iou(bbox) > 0.3)).collect::<Vec<FaceBox>>());
+                    self.full_scan_done(&earlier, &near);
+                    let new_faces: Vec<FaceBox> = earlier.iter().map(|d| d.bbox).filter(|bbox| !near.iter().any(|known| same_place(known, bbox))).collect();
+                    near.extend(new_faces);
                 }
             }
         }
